@@ -214,7 +214,7 @@ dice = FunctionQuestion(
     ''',
 )
 
-QUESTIONS: list[Question] = [volume_ml, zscore, window, dice]
+QUESTIONS: list[Question] = [window, volume_ml, zscore, dice]
 
 
 def summary():

@@ -41,4 +41,4 @@ def test_typical_wrong_answers_get_their_message(question, wrong, message):
 
 
 def test_summary_lists_every_question():
-    assert [r["question"] for r in ex.summary()] == ["volume_ml", "zscore", "window", "dice"]
+    assert [r["question"] for r in ex.summary()] == ["window", "volume_ml", "zscore", "dice"]
