@@ -406,6 +406,11 @@ def _read_msd(folder: Path, info: DatasetInfo, case: str) -> _Raw:
 def _read_dsb(folder: Path, info: DatasetInfo, case: str) -> _Raw:
     image_path = folder / info.layout["image"].format(case=case)
     masks_dir = folder / info.layout["masks_dir"].format(case=case)
+    return _read_image_and_instances(image_path, masks_dir)
+
+
+def _read_image_and_instances(image_path: Path, masks_dir: Path) -> _Raw:
+    """An image and its folder of one-mask-per-object PNGs (the DSB2018 layout)."""
     image = read_image(image_path)
     instances, n, overlap = read_instance_masks(masks_dir)
     if instances.shape != image.shape[1:]:

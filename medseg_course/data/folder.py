@@ -58,6 +58,7 @@ from medseg_course.data.datasets import (
     _check_label_range,
     _check_normalize,
     _Raw,
+    _read_image_and_instances,
 )
 from medseg_course.data.errors import DataFormatError
 from medseg_course.data.io import (
@@ -65,7 +66,6 @@ from medseg_course.data.io import (
     NIFTI_SUFFIXES,
     probe_shape,
     read_image,
-    read_instance_masks,
     read_mask,
     read_volume,
     split_suffix,
@@ -248,19 +248,6 @@ def _read_pair(images: list[Path], mask: Path, n_classes: int | None) -> _Raw:
     return _Raw(image, labels, None, spacing, meta)
 
 
-def _read_instances(image_path: Path, masks_dir: Path) -> _Raw:
-    image = read_image(image_path)
-    instances, n, overlap = read_instance_masks(masks_dir)
-    if instances.shape != image.shape[1:]:
-        raise DataFormatError(
-            f"image {image_path} has shape {image.shape[1:]} but its masks in {masks_dir} have "
-            f"shape {instances.shape}"
-        )
-    meta = {"image_path": str(image_path), "masks_dir": str(masks_dir), "dtype": str(image.dtype),
-            "n_instances": n, "overlap_pixels": overlap}
-    return _Raw(image, (instances > 0).astype(np.uint8), instances, None, meta)
-
-
 def _first_mask(masks_dir: Path) -> Path:
     return _usable(masks_dir)[0]
 
@@ -359,7 +346,7 @@ def load_folder(
         if per_case:
             pairs = None
             for case, image, masks_dir in _cases_per_folder(folder, per_case):
-                read = _bind(_read_instances, image, masks_dir)
+                read = _bind(_read_image_and_instances, image, masks_dir)
                 records.append(_Case(case, None, read))
                 checks.append((case, image, _first_mask(masks_dir)))
         else:

@@ -21,13 +21,14 @@ from medseg_course.exercises.engine import (
     Outcome,
     Question,
     ValueQuestion,
+    as_number,
     compare_values,
     results,
     summary,
 )
 
 __all__ = [
-    "RESULT_MIME", "TODO", "Case", "CheckResult", "FunctionQuestion", "Incorrect", "NotAttempted",
+    "RESULT_MIME", "TODO", "Case", "CheckResult", "FunctionQuestion", "Incorrect", "NotAttempted", "as_number",
     "Outcome", "Question", "ValueQuestion", "compare_values", "results", "summary",
     "questions_of",
 ]

@@ -356,6 +356,20 @@ def compare_values(got: Any, expected: Any, *, what: str = "your answer", rtol: 
         raise Incorrect(f"{what} has the right shape but wrong values (largest error {err:.3g}).")
 
 
+def as_number(value: Any, *, what: str = "Your function", unit: str = "") -> float:
+    """``value`` as a float, or :class:`Incorrect` saying that one number was expected.
+
+    Accepts Python and NumPy numbers, 0-d or one-element arrays and tensors; refuses booleans.
+    """
+    value = _as_numpy(value)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        suffix = f" ({unit})" if unit else ""
+        raise Incorrect(f"{what} should return one number{suffix}, but it returned {describe(value)}.")
+    return float(value)
+
+
 class ValueQuestion(Question):
     """A question whose answer is a value (a number, an array) compared with an expected one.
 

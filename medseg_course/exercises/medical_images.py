@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from medseg_course.data import transforms
-from medseg_course.exercises.engine import Case, FunctionQuestion, Incorrect, Question, compare_values
+from medseg_course.exercises.engine import Case, FunctionQuestion, Incorrect, Question, as_number, compare_values
 from medseg_course.exercises.engine import summary as _summary
 
 NOTEBOOK = "01_medical_images"
@@ -57,10 +57,7 @@ def _compare_volume(got, expected, case):
     mask, spacing = case.args
     n = np.count_nonzero(mask)
     voxel = float(np.prod(spacing))
-    try:
-        value = float(got)
-    except (TypeError, ValueError):
-        raise Incorrect(f"Your function should return one number (mL), but it returned a {type(got).__name__}.") from None
+    value = as_number(got, unit="mL")
     if np.isclose(value, expected * 1000):
         raise Incorrect("Your result is 1000 times too large: that is mm^3. One millilitre is 1000 mm^3.")
     if np.isclose(value, n / 1000) and voxel != 1.0:
@@ -185,10 +182,7 @@ def _dice_cases(device):
 
 def _compare_dice(got, expected, case):
     pred, target = (np.asarray(a).astype(bool) for a in case.args)
-    try:
-        value = float(got)
-    except (TypeError, ValueError):
-        raise Incorrect(f"Your function should return one number, but it returned a {type(got).__name__}.") from None
+    value = as_number(got)
     if not np.isfinite(value):
         raise Incorrect("Your function returned NaN or inf. When both masks are empty, |P| + |T| = 0: "
                         "the course's rule is Dice = 1.0 there (both agree that nothing is present).")

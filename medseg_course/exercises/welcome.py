@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from medseg_course.exercises.engine import Case, FunctionQuestion, Incorrect, Question, ValueQuestion
+from medseg_course.exercises.engine import Case, FunctionQuestion, Incorrect, Question, ValueQuestion, as_number
 from medseg_course.exercises.engine import summary as _summary
 
 NOTEBOOK = "00_welcome"
@@ -67,10 +67,7 @@ def _fraction_cases(device):
 
 
 def _compare_fraction(got, expected, case):
-    if isinstance(got, np.ndarray) and got.size == 1:
-        got = got.item()
-    if not isinstance(got, (float, int, np.floating, np.integer)) or isinstance(got, bool):
-        raise Incorrect(f"Your function should return one number, but it returned a {type(got).__name__}.")
+    got = as_number(got)
     if not 0.0 <= float(got) <= 1.0:
         raise Incorrect(f"Your function returned {float(got):.4g}, but a fraction lies between 0 and 1. "
                         "Do you count label 2 twice? Count pixels that are not 0 instead of summing labels.")

@@ -132,3 +132,13 @@ def test_check_emits_the_machine_readable_record_in_a_kernel(monkeypatch):
 def test_points_must_be_positive():
     with pytest.raises(ValueError, match="points must be positive"):
         ValueQuestion("99_test", "x", "x", points=0, expected=1)
+
+
+def test_as_number_accepts_numbers_and_refuses_the_rest():
+    from medseg_course.exercises import as_number
+
+    assert as_number(np.float32(0.5)) == 0.5 and as_number(torch.tensor([2.0])) == 2.0
+    with pytest.raises(Incorrect, match=r"should return one number \(mL\), but it returned a NumPy array"):
+        as_number(np.zeros(3), unit="mL")
+    with pytest.raises(Incorrect, match="the boolean True"):
+        as_number(True)
