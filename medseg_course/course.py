@@ -47,6 +47,14 @@ NOTEBOOKS: tuple[Notebook, ...] = (
              "Start", "medseg_course.exercises.welcome"),
     Notebook("01_medical_images", "Medical images: formats, spacing, intensities, labels and metrics",
              "Start", "medseg_course.exercises.medical_images"),
+    Notebook("02_thresholding", "Thresholding: global, Otsu, multi-level, adaptive",
+             "I", "medseg_course.exercises.thresholding"),
+    Notebook("03_region_growing", "Region growing: seeds, connectivity, homogeneity criteria",
+             "I", "medseg_course.exercises.region_growing"),
+    Notebook("04_classifiers", "Pixel classifiers: hand-made features and a few labelled pixels",
+             "I", "medseg_course.exercises.classifiers"),
+    Notebook("05_clustering", "Clustering: k-means, fuzzy c-means, spatial regularisation",
+             "I", "medseg_course.exercises.clustering"),
 )
 
 

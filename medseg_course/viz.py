@@ -826,3 +826,89 @@ def _volume_viewer(vol, labels, spacing, plane, position, alpha, class_names, co
     viewer = widgets.VBox([buttons, slider, fig.canvas if ipympl else out])
     viewer.figure = fig
     return viewer
+
+
+# --------------------------------------------------------------------------------------------
+# Interactive explorers with a static fallback
+# --------------------------------------------------------------------------------------------
+
+def explore(render, controls, *, static, interactive=None, ncols=None, panel_size=(4.0, 4.0)):
+    """An interactive explorer: widgets that redraw ``render``, or a static row of panels.
+
+    Every notebook's widget (a threshold slider, a seed and tolerance for region growing, k for
+    clustering) is built with this one function, so each falls back the same way where no widget
+    front end exists (CI, a rendered page, a script).
+
+    Parameters
+    ----------
+    render : callable
+        ``render(ax=ax, **values)`` draws one panel on the matplotlib axes ``ax`` for one setting
+        of the controls (and may set the panel's title).
+    controls : dict of str to ipywidgets.Widget
+        The widgets, keyed by the names ``render`` takes.
+    static : list of dict
+        The settings drawn side by side by the static fallback, e.g. ``[{"t": 0.3}, {"t": 0.5}]``.
+        Each must give a value for every control.
+    interactive : bool, optional
+        Force widgets (True) or the static figure (False); by default :func:`widgets_supported`.
+    ncols : int, optional
+        Panels per row in the static figure (default: all in one row).
+    panel_size : (float, float)
+        Size of one panel in inches.
+
+    Returns
+    -------
+    ipywidgets.VBox or matplotlib.figure.Figure
+        The widget box (display it as a cell's last expression), or the static figure.
+
+    Examples
+    --------
+    >>> import ipywidgets as widgets
+    >>> image = np.linspace(0, 1, 64).reshape(8, 8)
+    >>> def render(ax, t):
+    ...     ax.imshow(image > t, cmap="gray"); ax.set_title(f"t = {t}")
+    >>> fig = explore(render, {"t": widgets.FloatSlider(0.5, min=0, max=1)},
+    ...               static=[{"t": 0.25}, {"t": 0.75}], interactive=False)
+    >>> len(fig.axes)
+    2
+
+    Introduced in 02_thresholding.
+    """
+    if not callable(render):
+        raise TypeError(f"render must be a callable render(ax=..., **values), got {type(render).__name__}")
+    if not isinstance(controls, dict) or not controls:
+        raise ValueError("controls must be a non-empty dict of name -> ipywidgets widget")
+    if not static:
+        raise ValueError("static must list at least one setting of the controls, e.g. [{'t': 0.5}]")
+    for i, values in enumerate(static):
+        missing = set(controls) - set(values)
+        if missing:
+            raise ValueError(f"static[{i}] gives no value for {sorted(missing)}; every setting needs "
+                             f"a value for each control {sorted(controls)}")
+    if interactive is None:
+        interactive = widgets_supported()
+    if interactive:
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        out = widgets.Output()
+
+        def redraw(**values):
+            with out:
+                out.clear_output(wait=True)
+                fig, ax = plt.subplots(figsize=panel_size)
+                render(ax=ax, **values)
+                display(fig)
+                plt.close(fig)
+
+        widgets.interactive_output(redraw, controls)
+        return widgets.VBox([*controls.values(), out])
+    ncols = ncols or len(static)
+    nrows = -(-len(static) // ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, values in zip(axes, static):
+        render(ax=ax, **values)
+    for ax in axes[len(static):]:
+        ax.set_visible(False)
+    return fig

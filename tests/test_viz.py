@@ -327,3 +327,25 @@ def test_masks_covering_everything_or_nothing_draw_without_warnings():
         warnings.simplefilter("error")
         assert len(viz.overlay(image, full).axes[0].collections) == 0
         assert len(viz.overlay_contours(image, full, empty).axes[0].collections) == 0
+
+
+def test_explore_static_fallback_and_errors():
+    import ipywidgets as widgets
+
+    image = np.linspace(0, 1, 64).reshape(8, 8)
+    calls = []
+
+    def render(ax, t):
+        calls.append(t)
+        ax.imshow(image > t)
+
+    slider = {"t": widgets.FloatSlider(value=0.5, min=0, max=1)}
+    fig = viz.explore(render, slider, static=[{"t": 0.2}, {"t": 0.4}, {"t": 0.6}], ncols=2)
+    assert calls == [0.2, 0.4, 0.6]
+    assert sum(ax.get_visible() for ax in fig.axes) == 3 and len(fig.axes) == 4
+    box = viz.explore(render, slider, static=[{"t": 0.2}], interactive=True)
+    assert isinstance(box, widgets.VBox) and box.children[0] is slider["t"]
+    with pytest.raises(ValueError, match=r"static\[0\] gives no value for \['t'\]"):
+        viz.explore(render, slider, static=[{}])
+    with pytest.raises(ValueError, match="controls must be a non-empty dict"):
+        viz.explore(render, {}, static=[{"t": 1}])

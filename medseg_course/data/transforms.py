@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["zscore", "percentile_normalize", "window"]
+__all__ = ["zscore", "percentile_normalize", "window", "nuclei_bright"]
 
 
 def _as_float_image(image, name: str = "image") -> np.ndarray:
@@ -130,3 +130,46 @@ def window(image, level: float, width: float) -> np.ndarray:
     arr = _as_float_image(image)
     lo = level - width / 2.0
     return np.clip((arr - lo) / width, 0.0, 1.0).astype(np.float32)
+
+
+def nuclei_bright(image, category: str | None = None) -> np.ndarray:
+    """One grey channel in which the objects are brighter than the background.
+
+    Fluorescence microscopy shows bright nuclei on a dark background; brightfield (stained) images
+    show dark nuclei on a bright background. Classical methods (a threshold, region growing,
+    clustering by intensity) are written for one polarity, so this gives every image the same one:
+    channels are averaged, and brightfield images are inverted.
+
+    Parameters
+    ----------
+    image : (H, W) or (C, H, W) ndarray
+        Channel-first, as the course's loaders return it (values in ``[0, 1]`` for microscopy).
+    category : str, optional
+        The dataset's category, e.g. ``"brightfield_stained_color_256x320"``; a category starting
+        with ``"brightfield"`` is inverted. Without it the polarity is detected: an image whose
+        median (mostly background) lies above the middle of its range is inverted.
+
+    Returns
+    -------
+    (H, W) ndarray of float32
+
+    Examples
+    --------
+    >>> bright_background = np.array([[[0.9, 0.2], [0.9, 0.9]]])
+    >>> out = nuclei_bright(bright_background)  # inverted within its own range
+    >>> [[round(float(v), 2) for v in row] for row in out]
+    [[0.2, 0.9], [0.2, 0.2]]
+
+    Introduced in 02_thresholding.
+    """
+    arr = _as_float_image(image)
+    if arr.ndim == 3:
+        arr = arr.mean(axis=0)
+    elif arr.ndim != 2:
+        raise ValueError(f"image must be (H, W) or (C, H, W), got shape {arr.shape}")
+    lo, hi = float(arr.min()), float(arr.max())
+    if category is not None:
+        invert = str(category).startswith("brightfield")
+    else:
+        invert = float(np.median(arr)) > (lo + hi) / 2
+    return (hi - arr + lo).astype(np.float32) if invert else arr

@@ -42,3 +42,16 @@ def test_window_by_hand():
 def test_errors_name_the_problem(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_nuclei_bright_inverts_brightfield_and_averages_channels():
+    from medseg_course.data.transforms import nuclei_bright
+
+    dark_nucleus = np.full((3, 4, 4), 0.9); dark_nucleus[:, 1, 1] = 0.1
+    out = nuclei_bright(dark_nucleus)
+    assert out.shape == (4, 4) and out[1, 1] == out.max() and out[0, 0] == out.min()
+    fluo = np.zeros((1, 4, 4)); fluo[0, 2, 2] = 1.0
+    assert nuclei_bright(fluo)[2, 2] == 1.0                            # already bright: unchanged
+    assert nuclei_bright(fluo, category="brightfield_x")[2, 2] == 0.0  # the category decides
+    with pytest.raises(ValueError, match=r"must be \(H, W\) or \(C, H, W\)"):
+        nuclei_bright(np.zeros((1, 1, 2, 2)))
