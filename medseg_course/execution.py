@@ -461,6 +461,10 @@ def execute_notebook(nb_or_path: str | os.PathLike | Mapping, *, cell_timeout: f
         if allow_errors:
             cmd.append("--allow-errors")
         child_env = dict(os.environ)
+        # Headless: nobody will see a widget, so explorers and viewers draw static figures.
+        child_env["MEDSEG_HEADLESS"] = "1"
+        if child_env.get("MEDSEG_DATA_DIR"):  # the kernel runs elsewhere: keep a relative cache path valid
+            child_env["MEDSEG_DATA_DIR"] = str(Path(child_env["MEDSEG_DATA_DIR"]).resolve())
         child_env.update({str(k): str(v) for k, v in (env or {}).items()})
         # Run the child (and so the kernel) with this very copy of the package.
         package_parent = str(Path(__file__).resolve().parent.parent)

@@ -26,6 +26,7 @@ deficiencies: true positives green, false positives vermillion, false negatives 
 from __future__ import annotations
 
 import math
+import os
 import numbers
 from collections.abc import Mapping, Sequence
 
@@ -634,7 +635,8 @@ def widgets_supported():
     Returns
     -------
     bool
-        False under CI (``CI`` set, see :func:`medseg_course.runtime.detect_environment`), with a
+        False under CI (``CI`` set, see :func:`medseg_course.runtime.detect_environment`), in a
+        headless run (``MEDSEG_HEADLESS=1``, set by ``medseg-course run`` and ``grade``), with a
         non-interactive backend such as Agg, or outside an IPython kernel (scripts, pytest).
 
     Examples
@@ -642,7 +644,7 @@ def widgets_supported():
     >>> widgets_supported()  # doctests run outside a Jupyter kernel
     False
     """
-    if detect_environment() == "ci":
+    if detect_environment() == "ci" or os.environ.get("MEDSEG_HEADLESS", "") == "1":
         return False
     backend = matplotlib.get_backend().lower()
     if backend in _NON_INTERACTIVE:

@@ -60,6 +60,13 @@ class Placeholder:
 TODO = Placeholder()
 
 
+class _Shown(str):
+    """Text that was already shown: a cell ending with ``q.hint(1)`` does not echo it again."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class Incorrect(Exception):
     """Raised inside a test to say the answer is wrong; the message is shown to the student."""
 
@@ -235,7 +242,8 @@ class Question:
                     "Look at the types and shapes your answer works with, then try again."
                 )
             else:
-                outcome, message = Outcome.CORRECT, "Well done: your answer passed every test."
+                outcome, message = Outcome.CORRECT, ("Well done: your answer passed every test. "
+                                                     "The notebook continues with it.")
         correct = outcome is Outcome.CORRECT
         if not correct:
             message += "\nThe notebook continues with the reference solution for now."
@@ -259,14 +267,14 @@ class Question:
         else:
             text = f"Hint {n}/{len(self.hints)}: {self.hints[n - 1]}"
         _show(text, f'<div style="font-family:sans-serif">{html.escape(text)}</div>')
-        return text
+        return _Shown(text)
 
     def solution(self) -> str:
         """Show the reference solution and return its code."""
         code = self.solution_code or "(no solution text for this question)"
         _show(f"Solution to {self.title}:\n{code}",
               f"<b>Solution to {html.escape(self.title)}</b><pre>{html.escape(code)}</pre>")
-        return code
+        return _Shown(code)
 
     def _not_attempted_message(self) -> str:
         return ("You have not attempted this yet: replace the placeholder in the exercise cell, "

@@ -99,6 +99,12 @@ def _compare_zscore(got, expected, case):
                             "mean and divides by the standard deviation.")
         if abs(float(got_np.mean())) > 1e-3:
             raise Incorrect(f"The mean of your result is {float(got_np.mean()):.3g}, but a z-score has mean 0.")
+        volume = np.asarray(case.args[0], dtype=np.float64)
+        sample_std = (volume - volume.mean()) / volume.std(ddof=1)
+        if np.allclose(got_np, sample_std, atol=1e-4):
+            raise Incorrect("You divided by the sample standard deviation (ddof=1; torch's default "
+                            "unbiased std). Use the population standard deviation: np.std(volume), "
+                            "or tensor.std(unbiased=False).")
         if not np.isclose(float(got_np.std()), 1.0, atol=1e-3):
             raise Incorrect(f"The standard deviation of your result is {float(got_np.std()):.3g}, "
                             "but a z-score has standard deviation 1.")
@@ -108,7 +114,7 @@ def _compare_zscore(got, expected, case):
 zscore = FunctionQuestion(
     NOTEBOOK, "zscore", "Z-score normalisation of a volume", points=2,
     reference=transforms.zscore, cases=_zscore_cases, compare=_compare_zscore,
-    hints=["Convert to float first (volume.astype(np.float32)): integer arithmetic on uint8 wraps around.",
+    hints=["Convert to float first (volume.astype(np.float32)), so the result is a float array even for a uint8 volume.",
            "Subtract volume.mean(), divide by volume.std(); a constant volume has std 0, so return zeros there."],
     solution_code='''
     def my_zscore(volume):
@@ -178,6 +184,8 @@ def _dice_cases(device):
     yield Case((_square((16, 16), (0, 0), 8).astype(np.uint8), _square((16, 16), (8, 8), 8).astype(np.uint8)),
                label="uint8 masks that do not overlap")
     yield Case((np.zeros((8, 8), bool), np.zeros((8, 8), bool)), label="two empty masks")
+    yield Case((np.zeros((8, 8), bool), _square((8, 8), (2, 2), 4)), label="an empty prediction of a non-empty target")
+    yield Case((_square((8, 8), (2, 2), 4), np.zeros((8, 8), bool)), label="a non-empty prediction of an empty target")
 
 
 def _compare_dice(got, expected, case):
@@ -186,6 +194,9 @@ def _compare_dice(got, expected, case):
     if not np.isfinite(value):
         raise Incorrect("Your function returned NaN or inf. When both masks are empty, |P| + |T| = 0: "
                         "the course's rule is Dice = 1.0 there (both agree that nothing is present).")
+    if pred.any() != target.any() and value != 0.0:
+        raise Incorrect(f"Your function returned {value:g} when exactly one mask is empty. They share no "
+                        "pixel, so Dice is 0.0; only two empty masks agree perfectly (1.0).")
     inter, union = np.logical_and(pred, target).sum(), np.logical_or(pred, target).sum()
     if union and inter and np.isclose(value, inter / union) and not np.isclose(value, expected):
         raise Incorrect("Your result is the IoU (Jaccard index), |P∩T| / |P∪T|. Dice counts the overlap "

@@ -68,14 +68,21 @@ def _fraction_cases(device):
 
 def _compare_fraction(got, expected, case):
     got = as_number(got)
+    mask = np.asarray(case.args[0])
+    if np.isclose(got, expected, rtol=1e-6, atol=1e-7):
+        return
+    if np.count_nonzero(mask) > 1 and np.isclose(got, np.count_nonzero(mask)):
+        raise Incorrect(f"Your function returned {got:g}, the number of foreground pixels. A fraction "
+                        "divides that count by the total number of pixels.")
+    if np.isclose(got, 100 * expected) and expected > 0:
+        raise Incorrect(f"Your function returned {got:g}: a percentage. Return a fraction between 0 and 1.")
     if not 0.0 <= float(got) <= 1.0:
         raise Incorrect(f"Your function returned {float(got):.4g}, but a fraction lies between 0 and 1. "
                         "Do you count label 2 twice? Count pixels that are not 0 instead of summing labels.")
-    mask = np.asarray(case.args[0])
     if mask.max(initial=0) > 1 and np.isclose(float(got), mask.sum() / mask.size):
         raise Incorrect("Your function adds up the labels, so a pixel of class 2 counts twice. "
                         "Count the pixels that are not 0 instead.")
-    if abs(float(got) - expected) > 1e-9:
+    if not np.isclose(got, expected, rtol=1e-6, atol=1e-7):
         raise Incorrect(f"Your function returned {float(got):.4g}, which is not the fraction of "
                         "non-background pixels.")
 
@@ -94,7 +101,15 @@ foreground_fraction = FunctionQuestion(
     ''',
 )
 
-count_objects = ValueQuestion(
+class _CountObjects(ValueQuestion):
+    def grade(self, answer):
+        if as_number(answer, what="Your answer") == 2:
+            raise Incorrect("2 is the number of classes (1 and 2). The question asks for separate regions: "
+                            "two regions of the same class still count as two objects.")
+        super().grade(answer)
+
+
+count_objects = _CountObjects(
     NOTEBOOK, "count_objects", "Count the objects in the toy label map", points=1,
     expected=int(ndimage.label(toy_label_map() > 0)[1]),
     hints=["Look at the figure: count the separate coloured regions, whatever their colour."],

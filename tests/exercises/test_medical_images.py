@@ -32,6 +32,9 @@ def test_reference_and_solution_text_pass(question, name):
      "should be clipped to 0 and 1"),
     (ex.dice, lambda p, t: np.logical_and(p, t).sum() / max(np.logical_or(p, t).sum(), 1), "is the IoU"),
     (ex.dice, lambda p, t: 2 * np.logical_and(p, t).sum() / (np.sum(p) + np.sum(t)), "both masks are empty"),
+    (ex.dice, lambda p, t: 1.0 if not (np.any(p) and np.any(t)) else
+     2 * np.logical_and(p, t).sum() / (np.sum(p) + np.sum(t)), "exactly one mask is empty"),
+    (ex.zscore, lambda v: (v - v.mean()) / max(np.std(v, ddof=1), 1e-8), "sample standard deviation"),
 ])
 def test_typical_wrong_answers_get_their_message(question, wrong, message):
     with np.errstate(all="ignore"):

@@ -1,6 +1,7 @@
 """Questions of 00_welcome: the reference passes, typical wrong answers fail with their message."""
 
 import numpy as np
+import pytest
 
 from medseg_course.exercises import Outcome
 from medseg_course.exercises import welcome as ex
@@ -32,8 +33,26 @@ def test_counting_background_is_caught():
 
 
 def test_wrong_object_count():
-    result = ex.count_objects.check(2)
+    result = ex.count_objects.check(4)
     assert result.outcome is Outcome.INCORRECT and "not the expected value" in result.message
+    result = ex.count_objects.check(2)
+    assert result.outcome is Outcome.INCORRECT and "number of classes" in result.message
+
+
+def test_float32_and_tensor_answers_are_accepted():
+    import torch
+
+    assert ex.foreground_fraction.check(lambda m: (np.asarray(m) != 0).mean(dtype=np.float32)).correct
+    assert ex.foreground_fraction.check(lambda m: torch.as_tensor(m).ne(0).float().mean()).correct
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda m: np.count_nonzero(m), "the number of foreground pixels"),
+    (lambda m: 100 * np.count_nonzero(m) / np.size(m), "a percentage"),
+])
+def test_count_and_percentage_get_their_own_message(wrong, message):
+    result = ex.foreground_fraction.check(wrong)
+    assert result.outcome is Outcome.INCORRECT and message in result.message
 
 
 def test_summary_lists_every_question():
