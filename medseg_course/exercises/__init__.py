@@ -17,6 +17,7 @@ from medseg_course.exercises.engine import (
     CheckResult,
     FunctionQuestion,
     Incorrect,
+    ModelQuestion,
     NotAttempted,
     Outcome,
     Question,
@@ -28,7 +29,7 @@ from medseg_course.exercises.engine import (
 )
 
 __all__ = [
-    "RESULT_MIME", "TODO", "Case", "CheckResult", "FunctionQuestion", "Incorrect", "NotAttempted", "as_number",
+    "RESULT_MIME", "TODO", "Case", "CheckResult", "FunctionQuestion", "Incorrect", "ModelQuestion", "NotAttempted", "as_number",
     "Outcome", "Question", "ValueQuestion", "compare_values", "results", "summary",
     "questions_of",
 ]

@@ -216,9 +216,16 @@ class Question:
         return f"<{type(self).__name__} {self.id}: {self.title} ({self.points:g} points)>"
 
     # -- what subclasses implement -------------------------------------------------------
-    def grade(self, answer: Any) -> None:
-        """Raise :class:`Incorrect` or :class:`NotAttempted`, or return if ``answer`` is right."""
+    def grade(self, answer: Any) -> str | None:
+        """Raise :class:`Incorrect` or :class:`NotAttempted`, or return if ``answer`` is right.
+
+        May return a sentence that is shown with the praise (e.g. the score a model reached).
+        """
         raise NotImplementedError
+
+    def reference_value(self) -> Any:
+        """What the notebook continues with when the answer is not correct."""
+        return self.reference
 
     # -- the student's interface ---------------------------------------------------------
     def check(self, answer: Any = TODO) -> CheckResult:
@@ -231,7 +238,7 @@ class Question:
             outcome, message = Outcome.NOT_ATTEMPTED, self._not_attempted_message()
         else:
             try:
-                self.grade(answer)
+                praise = self.grade(answer)
             except NotAttempted as exc:
                 outcome, message = Outcome.NOT_ATTEMPTED, str(exc) or self._not_attempted_message()
             except Incorrect as exc:
@@ -244,13 +251,15 @@ class Question:
             else:
                 outcome, message = Outcome.CORRECT, ("Well done: your answer passed every test. "
                                                      "The notebook continues with it.")
+                if praise:
+                    message = f"{praise}\n{message}"
         correct = outcome is Outcome.CORRECT
         if not correct:
             message += "\nThe notebook continues with the reference solution for now."
         result = CheckResult(
             question=self.id, outcome=outcome, points=self.points if correct else 0.0,
             max_points=self.points, message=message,
-            value=answer if correct else self.reference,
+            value=answer if correct else self.reference_value(),
             used="yours" if correct else "reference",
         )
         _RESULTS[self.id] = result
@@ -495,6 +504,72 @@ class FunctionQuestion(Question):
                                    atol=self.atol, check_dtype=self.check_dtype)
             except Incorrect as exc:
                 raise Incorrect(f"{exc}\n  on the inputs {case.describe()}") from None
+
+
+class ModelQuestion(Question):
+    """A question whose answer is a trained model, scored by the check on held-out data it keeps to itself.
+
+    The check evaluates a copy of the model (the student's model, its mode and its weights are
+    left as they were) on the device the model lives on, under ``torch.no_grad()``.
+
+    Parameters
+    ----------
+    reference : callable
+        ``reference() -> torch.nn.Module``: builds (or trains) the reference model, called only
+        when the notebook has to continue with it.
+    evaluate : callable
+        ``evaluate(model, device) -> float``: the score of a model in eval mode on the check's own
+        held-out data (higher is better). It must not depend on anything the student controls.
+    threshold : float
+        The score a correct answer reaches.
+    metric : str
+        Name of the score in messages, e.g. ``"Dice"``.
+    hints_below : str
+        What to try when the score is below the threshold.
+
+    Introduced in 06_cnn.
+    """
+
+    kind = "model"
+
+    def __init__(self, notebook: str, name: str, title: str, points: float,
+                 reference: Callable[[], Any], *, evaluate: Callable[[Any, Any], float],
+                 threshold: float, metric: str = "Dice", hints_below: str = "", **kwargs):
+        super().__init__(notebook, name, title, points, reference=reference, **kwargs)
+        self.evaluate = evaluate
+        self.threshold = float(threshold)
+        self.metric = metric
+        self.hints_below = hints_below
+        self._reference_model = None
+
+    def reference_value(self) -> Any:
+        if self._reference_model is None:
+            self._reference_model = self.reference()
+        return self._reference_model
+
+    def grade(self, answer: Any) -> str:
+        import torch
+
+        if not isinstance(answer, torch.nn.Module):
+            raise Incorrect(f"Pass your trained model (a torch.nn.Module), but this is {describe(answer)}.")
+        params = list(answer.parameters())
+        device = params[0].device if params else torch.device("cpu")
+        model = copy.deepcopy(answer).eval()
+        with torch.no_grad():
+            try:
+                score = float(self.evaluate(model, device))
+            except Exception as exc:
+                raise Incorrect(f"Running your model on the check's images raised {type(exc).__name__}: "
+                                f"{exc}\nDoes it take (B, C, H, W) input and return logits of the same "
+                                "height and width?") from None
+        if not np.isfinite(score):
+            raise Incorrect(f"Your model's {self.metric} on held-out data is {score}: its outputs contain NaN. "
+                            "Lower the learning rate, or check the loss for a log of zero.")
+        if score < self.threshold:
+            advice = f"\n{self.hints_below}" if self.hints_below else ""
+            raise Incorrect(f"Your model reaches {self.metric} {score:.3f} on held-out images that the check "
+                            f"keeps to itself; {self.threshold:.2f} is needed.{advice}")
+        return f"Your model reaches {self.metric} {score:.3f} on held-out images (needed {self.threshold:.2f}), on {device}."
 
 
 def results(notebook: str | None = None) -> list[CheckResult]:

@@ -80,27 +80,36 @@ MANUAL_GOAL = 0.85
 
 
 @functools.lru_cache(maxsize=1)
-def manual_image() -> tuple[np.ndarray, np.ndarray]:
-    """The grey image (nuclei bright) and the binary truth of the explorer's DSB2018 image.
-
-    Introduced in 02_thresholding.
-    """
+def _manual_image() -> tuple[np.ndarray, np.ndarray]:
     from medseg_course import data
     from medseg_course.data.transforms import nuclei_bright
 
-    dataset = data.load_dataset("dsb2018", split="train")
-    sample = dataset[MANUAL_CASE]
+    sample = data.load_dataset("dsb2018", split="train")[MANUAL_CASE]
     return nuclei_bright(sample.image, sample.category), sample.mask > 0
 
 
+def manual_image() -> tuple[np.ndarray, np.ndarray]:
+    """The explorer's DSB2018 training image: its grey image (nuclei bright, (H, W) float32) and
+    its binary ground truth ((H, W) bool), fresh copies on every call.
+
+    Introduced in 02_thresholding.
+    """
+    grey, truth = _manual_image()
+    return grey.copy(), truth.copy()
+
+
 class ThresholdChoiceQuestion(Question):
-    """A threshold for :func:`manual_image`, correct when its Dice reaches :data:`MANUAL_GOAL`."""
+    """A threshold for :func:`manual_image`, correct when its Dice reaches :data:`MANUAL_GOAL`.
+
+    The feedback says whether a wrong value is too low (background taken in) or too high (nucleus
+    pixels missed), without revealing a good value. Introduced in 02_thresholding.
+    """
 
     kind = "value"
 
     def grade(self, answer):
         t = as_number(answer, what="Your threshold")
-        grey, truth = manual_image()
+        grey, truth = _manual_image()
         from medseg_course import metrics
 
         mask = grey > t
@@ -342,7 +351,7 @@ QUESTIONS: list[Question] = [threshold_mask, manual_threshold, otsu, adaptive_th
 
 
 def summary():
-    """Show this notebook's progress table."""
+    """Show this notebook's progress table. Introduced in 02_thresholding."""
     return _summary(QUESTIONS)
 
 

@@ -142,3 +142,50 @@ def test_as_number_accepts_numbers_and_refuses_the_rest():
         as_number(np.zeros(3), unit="mL")
     with pytest.raises(Incorrect, match="the boolean True"):
         as_number(True)
+
+
+class _Threshold(torch.nn.Module):
+    """A one-parameter 'model' whose score the test controls through its bias."""
+
+    def __init__(self, bias):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.tensor(float(bias)))
+
+    def forward(self, x):
+        return x + self.bias
+
+
+def _model_question(built):
+    from medseg_course.exercises import ModelQuestion
+
+    def evaluate(model, device):
+        assert not model.training and not torch.is_grad_enabled()
+        x = torch.zeros(1, 1, 4, 4, device=device)
+        return float(torch.sigmoid(model(x)).mean())
+
+    def reference():
+        built.append(1)
+        return _Threshold(5.0)
+
+    return ModelQuestion("99_test", "model", "Train a model", points=4, reference=reference,
+                         evaluate=evaluate, threshold=0.8, hints_below="Train for longer.")
+
+
+def test_model_question_scores_a_copy_on_held_out_data():
+    built = []
+    q = _model_question(built)
+    good = _Threshold(3.0).train()
+    result = q.check(good)
+    assert result.correct and result.value is good and "reaches Dice 0.953" in result.message
+    assert good.training, "the student's model must stay in the mode it was in"
+    assert built == [], "the reference is only built when the notebook needs it"
+
+
+def test_model_question_below_threshold_nan_and_wrong_type():
+    built = []
+    q = _model_question(built)
+    low = q.check(_Threshold(0.0))
+    assert low.outcome is Outcome.INCORRECT and "0.500" in low.message and "Train for longer." in low.message
+    assert isinstance(low.value, _Threshold) and built == [1]
+    assert "NaN" in q.check(_Threshold(float("nan"))).message
+    assert "Pass your trained model" in q.check(np.zeros(3)).message
