@@ -100,6 +100,7 @@ def _memberships_unnormalised(X, centers, m):
     return np.where(d == 0, 1.0, u)
 
 
+@pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
 @pytest.mark.parametrize("question, wrong, message", [
     (ex.assign, lambda X, C: _d2(X, C), "distance matrix"),
     (ex.assign, lambda X, C: np.argmin(_d2(X, C), axis=0), "one per centre"),
