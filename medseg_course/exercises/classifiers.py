@@ -452,5 +452,5 @@ QUESTIONS: list[Question] = [feature_stack, training_pixels, standardize, logist
 
 
 def summary():
-    """Show this notebook's progress table."""
+    """Show this notebook's progress table. Introduced in 04_classifiers."""
     return _summary(QUESTIONS)

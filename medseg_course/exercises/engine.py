@@ -439,7 +439,10 @@ def _unchanged(before: Any, after: Any) -> bool:
     if before is None:
         return True
     b, a = _as_numpy(before), _as_numpy(after)
-    return b.shape == a.shape and np.array_equal(b, a, equal_nan=True)
+    if b.shape != a.shape:
+        return False
+    nan_aware = b.dtype.kind in "fc" and getattr(a, "dtype", b.dtype).kind in "fc"
+    return bool(np.array_equal(b, a, equal_nan=nan_aware))
 
 
 class FunctionQuestion(Question):
