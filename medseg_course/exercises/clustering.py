@@ -303,7 +303,21 @@ def _compare_lloyd(got, expected, case):
     compare_values(labels, exp_labels, what="Your labels", check_dtype="int")
 
 
-lloyd = FunctionQuestion(
+class _LloydQuestion(FunctionQuestion):
+    """A FunctionQuestion that explains a missing ``max_iter`` parameter instead of showing the
+    TypeError raised where the check calls the function."""
+
+    def grade(self, answer):
+        try:
+            super().grade(answer)
+        except Incorrect as exc:
+            if "unexpected keyword argument 'max_iter'" in str(exc):
+                raise Incorrect("Your function must accept max_iter= (the largest number of updates): "
+                                "define it as def my_kmeans(X, centers, max_iter=100).") from None
+            raise
+
+
+lloyd = _LloydQuestion(
     NOTEBOOK, "lloyd", "Lloyd's loop: alternate the two steps until nothing changes", points=2,
     reference=reference_lloyd, cases=_lloyd_cases, compare=_compare_lloyd,
     hints=["Assign once before the loop. In the loop: update the centres, assign again, and stop "
@@ -369,6 +383,8 @@ def _membership_cases(device):
     yield Case((np.array([[0.0], [0.25], [1.0], [0.6]]), np.array([[0.0], [1.0]]), 2.0),
                label="two pixels lying exactly on a centre")
     yield Case((rng.random((6, 2)), rng.random((4, 2)), 3.0), label="six points, four centres, m=3")
+    yield Case((np.array([[0.0], [0.4], [1.0], [0.7]]), np.array([[0.0], [1.0], [0.0]]), 2.0),
+               label="two coinciding centres (0 and 0), one pixel lying on them")
 
 
 def _formula(d, m, power):
@@ -393,6 +409,14 @@ def _compare_memberships(got, expected, case):
         d2 = ((X[None, :, :] - centers[:, None, :]) ** 2).sum(axis=2)
         d = np.sqrt(d2)
         safe = ~np.any(d == 0, axis=0)
+        several = (d == 0).sum(axis=0) > 1
+        if several.any() and not np.allclose(got[:, several], expected[:, several], rtol=1e-5, atol=1e-7):
+            k = int(np.flatnonzero(several)[0])
+            share = 1.0 / int((d[:, k] == 0).sum())
+            raise Incorrect(f"Point {k} lies exactly on {int((d[:, k] == 0).sum())} coinciding centres. It "
+                            f"shares the membership 1 equally among them ({share:.3g} each, 0 elsewhere): "
+                            f"its column is (d[:, k] == 0) / (d[:, k] == 0).sum(). Yours is "
+                            f"{np.round(got[:, k], 3).tolist()}.")
         wrong_d = _formula(d2, m, 2.0 / (m - 1.0))
         if np.allclose(got[:, safe], wrong_d[:, safe]) and not np.allclose(got, expected):
             raise Incorrect("You used SQUARED distances with the exponent 2/(m-1). The formula uses the "

@@ -91,6 +91,15 @@ class _GuardedQuestion(FunctionQuestion):
         except _Stopped as stop:
             where = current["case"].describe() if "case" in current else "the first test"
             raise Incorrect(f"{stop}\n  on the inputs {where}") from None
+        except Incorrect as exc:
+            case = current.get("case")
+            if (case is not None and str(exc).startswith("Your function raised")
+                    and np.ndim(case.args[0]) == 3):
+                raise Incorrect("Your function fails on a 3D image. Nothing in it may assume two "
+                                "dimensions: build the neighbourhood from image.ndim (e.g. "
+                                "ndimage.generate_binary_structure(image.ndim, connectivity)).\n"
+                                + str(exc)) from None
+            raise
         finally:
             self.cases = cases
 
@@ -389,11 +398,13 @@ def reference_region_grow_mean(image, seed, tolerance, connectivity=1):
     return rg.region_grow(image, [tuple(seed)], tolerance, connectivity, criterion="mean")
 
 
-def _mean_variant(image, seed, tolerance, connectivity, *, reconsider=True, sequential=False):
+def _mean_variant(image, seed, tolerance, connectivity, *, reconsider=True, sequential=False,
+                  strict=False):
     """Variants of the running-mean growth, to recognise typical mistakes.
 
     ``reconsider=False``: a pixel rejected once is never tested again. ``sequential=True``: a
-    breadth-first search that updates the mean after every pixel that joins."""
+    breadth-first search that updates the mean after every pixel that joins. ``strict=True``:
+    ``< tolerance`` instead of ``<= tolerance``."""
     image = np.asarray(image, dtype=np.float64)
     seed = tuple(seed)
     region = np.zeros(image.shape, dtype=bool)
@@ -425,7 +436,8 @@ def _mean_variant(image, seed, tolerance, connectivity, *, reconsider=True, sequ
         if not reconsider:
             ring &= ~rejected
         mean = image[region].mean()
-        new = ring & (np.abs(image - mean) <= tolerance)
+        diff = np.abs(image - mean)
+        new = ring & ((diff < tolerance) if strict else (diff <= tolerance))
         rejected |= ring & ~new
         if not new.any():
             return region
@@ -450,6 +462,15 @@ def _mean_cases(device):
     yield Case((checker, (0, 0), 0.1, 1), label="a diagonal line, 4-neighbourhood")
     smooth = np.add.outer(np.linspace(0, 1, 20), np.linspace(0, 0.5, 20)) + 0.002 * rng.random((20, 20))
     yield Case((smooth, (0, 0), 0.1), label="a 20x20 gradient")
+    tie = np.array([[10, 10, 13, 20],
+                    [10, 10, 10, 20]])
+    yield Case((tie, (0, 0), 3), label="a small integer image, one pixel exactly `tolerance` from the mean")
+    volume = 0.2 + 0.02 * rng.random((5, 5, 5))
+    volume[1:4, 1:4, 1:4] += 0.5
+    volume[0, 2, 2] += 0.45         # joins through a face of the cube
+    volume[4, 4, 4] += 0.5          # touches the cube only at a corner
+    yield Case((volume, (2, 2, 2), 0.2), label="a 5x5x5 volume (3D), 6-neighbourhood")
+    yield Case((volume, (2, 2, 2), 0.2, 3), label="a 5x5x5 volume (3D), 26-neighbourhood")
 
 
 def _compare_mean(got, expected, case):
@@ -467,6 +488,10 @@ def _compare_mean(got, expected, case):
                 raise Incorrect("Your region is the fixed-tolerance one: you compare with the seed's "
                                 "value. Compare with the mean of the region as it is now "
                                 "(image[region].mean()), recomputed after every ring.")
+            if np.array_equal(region, _mean_variant(image, seed, tolerance, connectivity, strict=True)):
+                raise Incorrect("Your region leaves out a pixel exactly `tolerance` away from the mean "
+                                "of the region. The criterion is |value - mean| <= tolerance: a pixel at "
+                                "exactly the tolerance joins.")
             if connectivity == 1 and np.array_equal(
                     region, reference_region_grow_mean(image, seed, tolerance, 2)):
                 raise Incorrect("Your region steps between diagonal pixels, but connectivity=1 (the "

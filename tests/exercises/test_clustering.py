@@ -72,7 +72,7 @@ def _lloyd_ignores_max_iter(X, centers, max_iter=100):
     return ex.reference_lloyd(X, centers, 100)
 
 
-def _memberships(power, squared=False, guard=True, axis=0, transpose=False):
+def _memberships(power, squared=False, guard=True, axis=0, transpose=False, share="equally"):
     def f(X, centers, m):
         d2 = _d2(X, centers).T
         d = d2 if squared else np.sqrt(d2)
@@ -81,7 +81,12 @@ def _memberships(power, squared=False, guard=True, axis=0, transpose=False):
         if guard:
             on = np.any(d == 0, axis=0)
             z = (d == 0)[:, on]
-            u[:, on] = z / z.sum(axis=0)
+            if share == "equally":
+                u[:, on] = z / z.sum(axis=0)
+            elif share == "first":      # the 1 goes to the first of the coinciding centres
+                u[:, on] = (np.arange(len(d))[:, None] == np.argmax(z, axis=0)[None]).astype(float)
+            else:                       # a 1 for every coinciding centre
+                u[:, on] = z.astype(float)
         if axis == 1:
             u = u / u.sum(axis=1, keepdims=True)
         return u.T if transpose else u
@@ -121,6 +126,7 @@ def _memberships_unnormalised(X, centers, m):
     (ex.lloyd, _lloyd_once, "after ONE update"),
     (ex.lloyd, lambda X, C, max_iter=100: (C, ex.reference_assign(X, C)), "initial ones"),
     (ex.lloyd, _lloyd_ignores_max_iter, "max_iter=1"),
+    (ex.lloyd, lambda X, C: ex.reference_lloyd(X, C), "must accept max_iter="),
     (ex.lloyd, _lloyd_stale_labels, "do not belong to them"),
     (ex.lloyd, lambda X, C, max_iter=100: ex.reference_lloyd(X, C, max_iter)[::-1], "order is (centers, labels)"),
     (ex.lloyd, lambda X, C, max_iter=100: ex.reference_lloyd(X, C, max_iter)[0], "Return two things"),
@@ -129,6 +135,8 @@ def _memberships_unnormalised(X, centers, m):
     (ex.memberships, _memberships(lambda m: 1 / (m - 1)), "uses 1/(m-1)"),
     (ex.memberships, _memberships(lambda m: 2 / (m - 1), transpose=True), "one row per POINT"),
     (ex.memberships, _memberships_pointwise, "sum to 1 over the POINTS"),
+    (ex.memberships, _memberships(lambda m: 2 / (m - 1), share="first"), "shares the membership 1 equally"),
+    (ex.memberships, _memberships(lambda m: 2 / (m - 1), share="each"), "shares the membership 1 equally"),
     (ex.memberships, _memberships_unnormalised, "must sum to 1 over the clusters"),
     (ex.memberships, lambda X, C, m: (np.arange(len(C))[:, None] == np.argmin(_d2(X, C), 1)[None]).astype(float),
      "hard k-means assignment"),

@@ -92,9 +92,10 @@ def _recursive(image, seed, tolerance, connectivity=1):
 
 
 def _mean(image, seed, tolerance, connectivity=1, *, fixed=False, diagonal=False, stop=True,
-          exclude_region=True):
+          exclude_region=True, strict=False, only_2d=False):
     image = np.asarray(image, dtype=float)
-    structure = ndimage.generate_binary_structure(2, 2 if diagonal else connectivity)
+    ndim = 2 if only_2d else image.ndim
+    structure = ndimage.generate_binary_structure(ndim, ndim if diagonal else connectivity)
     region = np.zeros(image.shape, dtype=bool)
     region[tuple(seed)] = True
     while True:
@@ -102,7 +103,8 @@ def _mean(image, seed, tolerance, connectivity=1, *, fixed=False, diagonal=False
         if exclude_region:
             ring &= ~region
         ref = image[tuple(seed)] if fixed else image[region].mean()
-        new = ring & (np.abs(image - ref) <= tolerance)
+        diff = np.abs(image - ref)
+        new = ring & ((diff < tolerance) if strict else (diff <= tolerance))
         if stop and not new.any():
             return region
         region |= new
@@ -169,6 +171,8 @@ def _mean_sequential(image, seed, tolerance, connectivity=1):
     (ex.region_grow_mean, lambda im, s, t, c=1: _mean(im, s, t, c, fixed=True), "fixed-tolerance one"),
     (ex.region_grow_mean, lambda im, s, t, c=1: _mean(im, s, t, c, diagonal=True), "steps between diagonal pixels"),
     (ex.region_grow_mean, _mean_no_retest, "never tests again"),
+    (ex.region_grow_mean, lambda im, s, t, c=1: _mean(im, s, t, c, strict=True), "exactly `tolerance` away from the mean"),
+    (ex.region_grow_mean, lambda im, s, t, c=1: _mean(im, s, t, c, only_2d=True), "fails on a 3D image"),
     (ex.region_grow_mean, lambda im, s, t, c=1: _mean(im, s, t, c, stop=False), "never stops"),
     (ex.region_grow_mean, lambda im, s, t, c=1: _mean(im, s, t, c, exclude_region=False), "never stops"),
 ])

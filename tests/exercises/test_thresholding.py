@@ -80,6 +80,26 @@ def otsu_mean(counts, centers):
     return float(np.average(centers, weights=counts))
 
 
+def otsu_float32(counts, centers):
+    """A correct answer computed in float32, as the notebook's own th.histogram centres are."""
+    p, x, w0, w1, m0, m1 = _moments(counts, centers)
+    with np.errstate(all="ignore"):
+        between = np.nan_to_num(w0 * w1 * (m0 / w0 - m1 / w1) ** 2)
+    return np.asarray(centers, dtype=np.float32)[np.argmax(between)]
+
+
+def test_otsu_accepts_the_right_bin_centre_in_float32():
+    result = ex.otsu.check(otsu_float32)
+    assert result.outcome is Outcome.CORRECT, result.message
+    assert "tie" not in result.message
+
+
+def test_otsu_float32_of_a_later_tied_bin_still_gets_the_tie_message():
+    result = ex.otsu.check(lambda c, x: np.float32(otsu_last_tie(c, x)))
+    assert result.outcome is Outcome.INCORRECT
+    assert "return the first" in result.message, result.message
+
+
 # -- adaptive: the usual mistakes ------------------------------------------------------------------
 
 def adaptive_plus(image, block, offset):
