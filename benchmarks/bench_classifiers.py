@@ -27,31 +27,18 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 from medseg_course.classical import classifiers as C
 from medseg_course.classical.features import hessian_eigenvalues, pixel_features
 from medseg_course.metrics import dice
+from _timing import median_times  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 SEED = 0
 
 
-def median_times(fn_a, fn_b, min_runs=3, max_runs=20, budget_s=3.0):
-    """Median wall times (s) of ``fn_a()`` and ``fn_b()``, timed alternately after a warm-up."""
-    fn_a()
-    fn_b()
-    times_a, times_b = [], []
-    start = time.perf_counter()
-    while len(times_a) < min_runs or (len(times_a) < max_runs and time.perf_counter() - start < budget_s):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times_a), statistics.median(times_b)
 
 
 def load_inputs(n_train=8):

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 import sklearn
@@ -33,20 +31,9 @@ from threadpoolctl import threadpool_limits
 
 from medseg_course import data
 from medseg_course.classical import clustering as cl
+from _timing import median_times  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 
-def median_times(fn_a, fn_b, min_runs=3, max_runs=15, budget_s=3.0):
-    """Median wall times (s) of ``fn_a()`` and ``fn_b()``, timed alternately after a warm-up."""
-    fn_a()
-    fn_b()
-    times_a, times_b = [], []
-    start = time.perf_counter()
-    while len(times_a) < min_runs or (len(times_a) < max_runs and time.perf_counter() - start < budget_s):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times_a), statistics.median(times_b)
 
 
 def inputs():

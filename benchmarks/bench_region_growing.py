@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 import skimage
@@ -30,22 +28,11 @@ from scipy import ndimage
 from skimage.segmentation import flood
 
 from medseg_course.classical import region_growing as rg
+from _timing import median_times  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 SEED = 20240603
 
 
-def median_times(fn_a, fn_b, min_runs=3, max_runs=25, budget_s=2.0):
-    """Median wall times (s) of ``fn_a()`` and ``fn_b()``, timed alternately after a warm-up."""
-    fn_a()
-    fn_b()
-    times_a, times_b = [], []
-    start = time.perf_counter()
-    while len(times_a) < min_runs or (len(times_a) < max_runs and time.perf_counter() - start < budget_s):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times_a), statistics.median(times_b)
 
 
 def inputs():

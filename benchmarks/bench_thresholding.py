@@ -21,9 +21,7 @@ even where the absolute times are not.
 from __future__ import annotations
 
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 import scipy
@@ -34,22 +32,11 @@ from skimage.filters import threshold_local, threshold_multiotsu, threshold_otsu
 
 from medseg_course.classical import thresholding as th
 from medseg_course.data import synthetic
+from _timing import median_times  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 SEED = 20240602
 
 
-def median_times(fn_a, fn_b, min_runs=3, max_runs=50, budget_s=1.5):
-    """Median wall times (s) of ``fn_a()`` and ``fn_b()``, timed alternately after a warm-up."""
-    fn_a()
-    fn_b()
-    times_a, times_b = [], []
-    start = time.perf_counter()
-    while len(times_a) < min_runs or (len(times_a) < max_runs and time.perf_counter() - start < budget_s):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times_a), statistics.median(times_b)
 
 
 def criterion(image, thresholds):
