@@ -18,7 +18,6 @@ be under-reported.
 from __future__ import annotations
 
 import platform
-import statistics
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ import torch
 from scipy import ndimage as ndi
 
 from medseg_course import metrics as M
+from _timing import median_times  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 try:
     import psutil
@@ -45,22 +45,6 @@ MIB = 2**20
 # --------------------------------------------------------------------------------------------
 
 
-def median_times(fn_a, fn_b, min_runs=3, max_runs=30, budget_s=2.0):
-    """Median wall times (s) of ``fn_a()`` and ``fn_b()``, after a warm-up call of each.
-
-    The two are timed alternately, so that load from other processes or CPU frequency changes
-    affect both alike and their ratio stays meaningful.
-    """
-    fn_a()
-    fn_b()
-    times_a, times_b = [], []
-    start = time.perf_counter()
-    while len(times_a) < min_runs or (len(times_a) < max_runs and time.perf_counter() - start < budget_s):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times_a), statistics.median(times_b)
 
 
 class _RssSampler(threading.Thread):
