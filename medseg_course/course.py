@@ -55,6 +55,10 @@ NOTEBOOKS: tuple[Notebook, ...] = (
              "I", "medseg_course.exercises.classifiers"),
     Notebook("05_clustering", "Clustering: k-means, fuzzy c-means, spatial regularisation",
              "I", "medseg_course.exercises.clustering"),
+    Notebook("06_cnn", "Convolutional networks and patch-based sliding-window segmentation",
+             "II", "medseg_course.exercises.cnn"),
+    Notebook("07_fcn", "Fully convolutional networks: dense prediction, transposed convolution, skips",
+             "II", "medseg_course.exercises.fcn"),
 )
 
 

@@ -113,6 +113,61 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def available_cpus() -> int:
+    """The number of CPU cores this process may actually use.
+
+    Containers (Binder, CI runners) often show every core of the host while a CPU quota allows
+    one or two; PyTorch then starts a thread per visible core and small convolutions run many
+    times slower than on one thread. This reads the affinity mask and the cgroup quota
+    (``cpu.max`` in cgroup v2, ``cpu.cfs_quota_us`` in v1) and returns the smaller, at least 1.
+    ``MEDSEG_THREADS`` overrides it.
+
+    Examples
+    --------
+    >>> available_cpus() >= 1
+    True
+    """
+    override = os.environ.get("MEDSEG_THREADS", "").strip()
+    if override:
+        try:
+            return max(1, int(override))
+        except ValueError:
+            raise ValueError(f"MEDSEG_THREADS must be a whole number of threads, got {override!r}") from None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = None
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            q, period = f.read().split()[:2]
+            if q != "max":
+                quota = int(q) / int(period)
+    except (OSError, ValueError):
+        try:
+            with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+                q = int(f.read())
+            with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+                period = int(f.read())
+            if q > 0:
+                quota = q / period
+        except (OSError, ValueError):
+            pass
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota)))
+    return max(1, cpus)
+
+
+def limit_threads() -> int:
+    """Give PyTorch one thread per usable core (see :func:`available_cpus`); return the count."""
+    import torch
+
+    n = available_cpus()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and GPU) so that two runs give the same numbers.
 
@@ -180,7 +235,7 @@ class Runtime:
         elif dev == "mps":
             where = "Apple GPU (MPS)"
         else:
-            where = "CPU, no GPU found"
+            where = f"CPU ({torch.get_num_threads()} threads), no GPU found"
             if self.environment in {"colab", "kaggle"}:
                 where += (
                     " (Colab: Runtime > Change runtime type > T4 GPU; "
@@ -217,6 +272,7 @@ def setup(seed: int = 0, device: str | None = None, verbose: bool = True) -> Run
     Introduced in 00_welcome.
     """
     seed_everything(seed)
+    limit_threads()
     rt = Runtime(device=choose_device(device), seed=int(seed), fast=fast_mode(),
                  environment=detect_environment())
     if verbose:

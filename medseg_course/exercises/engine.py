@@ -561,10 +561,12 @@ class ModelQuestion(Question):
         with torch.no_grad():
             try:
                 score = float(self.evaluate(model, device))
+            except Incorrect:
+                raise
             except Exception as exc:
                 raise Incorrect(f"Running your model on the check's images raised {type(exc).__name__}: "
-                                f"{exc}\nDoes it take (B, C, H, W) input and return logits of the same "
-                                "height and width?") from None
+                                f"{exc}\nDoes it take input shaped like the training batches, channels "
+                                "first, and return logits of the input's spatial size?") from None
         if not np.isfinite(score):
             raise Incorrect(f"Your model's {self.metric} on held-out data is {score}: its outputs contain NaN. "
                             "Lower the learning rate, or check the loss for a log of zero.")
