@@ -35,6 +35,7 @@ __all__ = [
     "UpCat",
     "bilinear_kernel",
     "match_size",
+    "mirror_pad",
     "pad_to_multiple",
 ]
 
@@ -476,6 +477,55 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, *, value: float = 0.0) -> to
     return match_size(x, size, value=value)
 
 
+def mirror_pad(x: torch.Tensor, pads: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Pad the spatial axes of ``x`` by mirroring the image at its borders (U-Net's overlap-tile).
+
+    Introduced in 08_unet.
+
+    Parameters
+    ----------
+    x : (B, C, *spatial) torch.Tensor
+    pads : sequence of (before, after) pairs of int
+        One pair per spatial axis. Pads longer than the axis are allowed: the mirroring is
+        repeated, as when tiling a small image into a large valid-convolution input.
+
+    Returns
+    -------
+    (B, C, *(n + before + after)) torch.Tensor
+
+    Examples
+    --------
+    >>> mirror_pad(torch.arange(3.0).view(1, 1, 1, 3), [(0, 0), (2, 4)])
+    tensor([[[[2., 1., 0., 1., 2., 1., 0., 1., 2.]]]])
+    """
+    spatial = x.shape[2:]
+    if len(pads) != len(spatial):
+        raise ValueError(f"pads must have one (before, after) pair per spatial axis of x {tuple(spatial)}, "
+                         f"got {list(pads)}")
+    remaining = [[int(b), int(a)] for b, a in pads]
+    if any(v < 0 for pair in remaining for v in pair):
+        raise ValueError(f"pads must be non-negative, got {list(pads)}")
+    while any(v for pair in remaining for v in pair):
+        step = []
+        for axis, pair in enumerate(remaining):
+            limit = x.shape[2 + axis] - 1  # reflect padding must be shorter than the axis
+            if limit < 1 and any(pair):
+                # a single pixel: mirroring it is repeating it
+                step.append((pair[0], pair[1]))
+                x = torch.cat([x.narrow(2 + axis, 0, 1)] * (1 + pair[0] + pair[1]), dim=2 + axis)
+                pair[0] = pair[1] = 0
+                step[-1] = (0, 0)
+                continue
+            b, a = min(pair[0], limit), min(pair[1], limit)
+            pair[0] -= b
+            pair[1] -= a
+            step.append((b, a))
+        flat = [p for pair in reversed(step) for p in pair]  # F.pad wants the last axis first
+        if any(flat):
+            x = F.pad(x, flat, mode="reflect")
+    return x
+
+
 class UpCat(nn.Module):
     """Upsample, match the skip connection's size, concatenate, double conv: a U-Net decoder step.
 
@@ -504,8 +554,9 @@ class UpCat(nn.Module):
     ``(B, out_channels, *m)`` with ``padding="same"``. The upsampled ``x`` has size ``2 n``; it is
     zero-padded or centre-cropped to ``m`` (:func:`match_size`): padding after an odd-sized
     pooling (``m = 2 n + 1``), cropping never in that case. The concatenation order is
-    ``[skip, up]``. For the original U-Net's valid convolutions, centre-crop the skip instead
-    (``match_size(skip, up.shape[2:])``) before concatenating.
+    ``[skip, up]``. With ``padding="valid"`` (the original U-Net) the skip is larger than the
+    upsampled features; it is centre-cropped to their size instead (the paper's "cropping of the
+    feature map from the contracting path"), and the output has size ``2 n - 4``.
 
     Examples
     --------
@@ -518,12 +569,16 @@ class UpCat(nn.Module):
                  *, up_channels: int | None = None, upsample: str = "deconv", **kwargs):
         super().__init__()
         up = max(1, in_channels // 2) if up_channels is None else up_channels
+        self.crop_skip = kwargs.get("padding", "same") == "valid"
         self.upsample = UpSample(spatial_dims, in_channels, up, mode=upsample)
         self.convs = DoubleConv(spatial_dims, skip_channels + up, out_channels, **kwargs)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        """``x (B, C_in, *n)``, ``skip (B, C_skip, *m)`` -> ``(B, C_out, *m)``."""
+        """``x (B, C_in, *n)``, ``skip (B, C_skip, *m)`` -> ``(B, C_out, *m)`` (same padding)."""
         x = self.upsample(x)  # (B, C_up, *2n)
-        x = match_size(x, skip.shape[2:])  # (B, C_up, *m)
+        if self.crop_skip:
+            skip = match_size(skip, x.shape[2:])  # (B, C_skip, *2n): centre crop
+        else:
+            x = match_size(x, skip.shape[2:])  # (B, C_up, *m)
         x = torch.cat([skip, x], dim=1)  # (B, C_skip + C_up, *m)
         return self.convs(x)
