@@ -100,6 +100,7 @@ __all__ = [
     "hausdorff",
     "hd95",
     "assd",
+    "boundary_f_score",
     "segmentation_report",
     "confusion_counts_torch",
     "dice_torch",
@@ -697,6 +698,75 @@ assd.__doc__ = _DISTANCE_DOC.format(
     value="1.0",
     value_half="0.5132",
 )
+
+
+def boundary_f_score(pred, target, *, tolerance=2.0, spacing=None, labels=None, empty=1.0):
+    """Boundary F-score: how much of each outline lies within ``tolerance`` of the other.
+
+    Introduced in 07_fcn.
+
+    Parameters
+    ----------
+    pred, target : (H, W) or (D, H, W) array_like
+        Binary masks, or integer label maps with ``labels`` (as :func:`dice`).
+    tolerance : float, default 2.0
+        Largest distance, in the units of ``spacing``, at which a boundary voxel counts as found.
+    spacing : float or sequence of float, optional
+        Voxel size per axis (as :func:`hd95`); 1 per axis by default (pixels).
+    labels : sequence of int, optional
+        Classes to score in label maps.
+    empty : float, default 1.0
+        Value for a class absent from both masks.
+
+    Returns
+    -------
+    float or (len(labels),) ndarray
+        In [0, 1], higher is better; 0.0 when exactly one mask is empty (the overlap rule of the
+        module docstring).
+
+    Notes
+    -----
+    With ``d_pt`` and ``d_tp`` the boundary distances of :func:`surface_distances`::
+
+        precision = mean(d_pt <= tolerance)     recall = mean(d_tp <= tolerance)
+        boundary_f = 2 precision recall / (precision + recall)
+
+    Dice barely moves when a boundary is a pixel or two off on a large object; this score sees
+    it. It is the contour accuracy of the DAVIS benchmark and Csurka et al.'s BF score.
+
+    References
+    ----------
+    .. [1] G. Csurka, D. Larlus, F. Perronnin, "What is a good evaluation measure for semantic
+       segmentation?", BMVC 2013.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> target = np.zeros((32, 32), dtype=bool); target[6:26, 6:26] = True
+    >>> pred = np.roll(target, 2, axis=1)
+    >>> boundary_f_score(pred, target, tolerance=2)
+    1.0
+    >>> round(boundary_f_score(pred, target, tolerance=1), 3)  # the vertical sides are 2 px off
+    0.526
+    """
+    p, t, labels = _check_pair(pred, target, labels)
+    spacing = _check_spacing(spacing, p.ndim)
+    tolerance = _check_real(tolerance, "tolerance")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be a distance >= 0, got {tolerance}")
+    empty = _check_real(empty, "empty")
+    values = []
+    for pm, tm in _class_masks(p, t, labels):
+        if not pm.any() and not tm.any():
+            values.append(empty)
+            continue
+        if not pm.any() or not tm.any():
+            values.append(0.0)
+            continue
+        d_pt, d_tp = _surface_distances(pm, tm, spacing)
+        prec, rec = float(np.mean(d_pt <= tolerance)), float(np.mean(d_tp <= tolerance))
+        values.append(0.0 if prec + rec == 0 else 2 * prec * rec / (prec + rec))
+    return values[0] if labels is None else np.array(values, dtype=np.float64)
 
 
 def _class_key(label, class_names):

@@ -591,3 +591,26 @@ def test_torch_error_messages():
 def test_torch_device_mismatch():
     with pytest.raises(ValueError, match=r"pred and target must be on the same device, got cpu and cuda:0"):
         dice_torch(T_GOOD, T_GOOD.cuda())
+
+
+def test_boundary_f_score_counts_outline_pixels_within_the_tolerance():
+    from medseg_course.metrics import boundary_f_score, surface_distances
+
+    target = np.zeros((40, 40), dtype=bool)
+    target[10:30, 10:30] = True
+    pred = np.roll(target, 3, axis=1)
+    d_pt, d_tp = surface_distances(pred, target)
+    p, r = np.mean(d_pt <= 1.5), np.mean(d_tp <= 1.5)
+    assert boundary_f_score(pred, target, tolerance=1.5) == pytest.approx(2 * p * r / (p + r))
+    assert boundary_f_score(pred, target, tolerance=3) == 1.0
+    assert boundary_f_score(target, target, tolerance=0) == 1.0
+    assert boundary_f_score(pred, np.zeros_like(target)) == 0.0
+    assert boundary_f_score(np.zeros_like(target), np.zeros_like(target)) == 1.0
+    # physical spacing: 3 px along x at 0.5 mm is 1.5 mm
+    assert boundary_f_score(pred, target, tolerance=1.5, spacing=(1.0, 0.5)) == 1.0
+    labels = np.zeros((40, 40), dtype=int)
+    labels[target] = 1
+    labels[:5, :5] = 2
+    assert boundary_f_score(labels, labels, labels=[1, 2]).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="tolerance must be a distance >= 0"):
+        boundary_f_score(pred, target, tolerance=-1)
