@@ -6,6 +6,7 @@ Introduced in 06_cnn.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -106,6 +107,10 @@ def _compare_conv(got, expected, case):
                         "filter's response over all input channels (weight is (C_out, C_in, kH, kW)).")
             raise Incorrect(f"Your output has shape {tuple(g.shape)}, but (B, C_out, ...) = ({B}, {C_out}, ...) "
                             f"was expected.{hint}")
+        if H_out != W_out and tuple(g.shape[2:]) == (W_out, H_out):
+            raise Incorrect(f"Your output is (..., {W_out}, {H_out}): height and width are swapped. Keep the "
+                            "layout (B, C_out, H_out, W_out): rows (axis 2) come from the input's height and the "
+                            "kernel's kH, columns (axis 3) from its width and kW.")
         for axis, name in ((2, "height"), (3, "width")):
             n, k = x.shape[axis], weight.shape[axis]
             if g.shape[axis] != expected.shape[axis]:
@@ -117,16 +122,24 @@ def _compare_conv(got, expected, case):
         raise Incorrect("Your output contains NaN or infinite values: is every output position written "
                         "(torch.empty leaves garbage; start from torch.zeros)?")
 
+    conv = functools.partial(F.conv2d, stride=stride, padding=padding)
+    # Tolerance per output value, scaled by the sum of the magnitudes of its terms: an answer that
+    # accumulates in float32 (torch.zeros' default dtype) is right, to float32 rounding.
+    scale = conv(x.abs(), weight.abs(), None if bias is None else bias.abs())
+
     def same(other):
-        return torch.allclose(g, other.double(), rtol=1e-6, atol=1e-8)
+        return bool(((g - other.double()).abs() <= 1e-5 * scale + 1e-6).all())
 
     if same(expected):
         return
-    conv = functools.partial(F.conv2d, stride=stride, padding=padding)
     if same(conv(x, weight.flip(2, 3), bias)):
         raise Incorrect("Your result is the true convolution: the kernel is flipped (as in "
                         "scipy.ndimage.convolve). PyTorch's conv2d is a cross-correlation: "
                         "out[i, j] = sum_{u, v} w[u, v] * x[s*i + u, s*j + v], without flipping.")
+    if weight.shape[2] > 1 and weight.shape[3] > 1 and (same(conv(x, weight.flip(2), bias))
+                                                        or same(conv(x, weight.flip(3), bias))):
+        raise Incorrect("Your kernel is flipped along one axis (rows or columns). PyTorch's conv2d does not "
+                        "flip it at all: out[i, j] = sum_{u, v} w[u, v] * x[s*i + u, s*j + v].")
     if bias is not None and same(conv(x, weight)):
         raise Incorrect("Your result is right except for the bias: add bias[o] to every pixel of output "
                         "channel o (bias[None, :, None, None] broadcasts it).")
@@ -145,14 +158,75 @@ def _compare_conv(got, expected, case):
             raise Incorrect("Only the first input channel contributes to your result; a convolution sums "
                             "over all C_in input channels.")
     if padding:
-        replicated = F.conv2d(F.pad(x, (padding,) * 4, mode="replicate"), weight, bias, stride=stride)
-        if same(replicated):
-            raise Incorrect("Your padding repeats the border pixels; conv2d pads with zeros "
-                            "(F.pad(x, (p, p, p, p)) does).")
+        for mode, what in (("replicate", "repeats the border pixels"), ("reflect", "mirrors the image at its border")):
+            if same(F.conv2d(F.pad(x, (padding,) * 4, mode=mode), weight, bias, stride=stride)):
+                raise Incorrect(f"Your padding {what}; conv2d pads with zeros (F.pad(x, (p, p, p, p)) does).")
     compare_values(g, expected, what="Your output", rtol=1e-6, atol=1e-8)
 
 
-conv2d = FunctionQuestion(
+class _LibraryCalls:
+    """Which library convolutions a student's function called (only while it runs)."""
+
+    #: (module, attribute, what to call it in the message); nn.Conv2d and nn.Unfold go through these.
+    WATCHED = ((F, "conv2d", "F.conv2d / nn.Conv2d"), (torch, "conv2d", "torch.conv2d"),
+               (F, "unfold", "F.unfold / nn.Unfold"))
+
+    def __init__(self):
+        self.active = False
+        self.used: list[str] = []
+
+    @contextlib.contextmanager
+    def watching(self):
+        originals = [(owner, name, getattr(owner, name)) for owner, name, _ in self.WATCHED]
+
+        def tripwire(fn, label):
+            @functools.wraps(fn)
+            def call(*args, **kwargs):
+                if self.active and label not in self.used:
+                    self.used.append(label)
+                return fn(*args, **kwargs)
+            return call
+
+        try:
+            for (owner, name, label), (_, _, fn) in zip(self.WATCHED, originals):
+                setattr(owner, name, tripwire(fn, label))
+            yield self
+        finally:
+            for owner, name, fn in originals:
+                setattr(owner, name, fn)
+
+    def watch(self, answer):
+        @functools.wraps(answer)
+        def watched(*args, **kwargs):
+            self.active = True
+            try:
+                return answer(*args, **kwargs)
+            finally:
+                self.active = False
+        return watched
+
+
+class ConvolutionQuestion(FunctionQuestion):
+    """:class:`FunctionQuestion` that also refuses an answer calling PyTorch's own convolution.
+
+    The check compares with ``F.conv2d``, so an answer that calls it (or ``nn.Conv2d``, or
+    ``F.unfold``) would pass without writing the sum the exercise asks for. Introduced in 06_cnn.
+    """
+
+    def grade(self, answer):
+        if not callable(answer):
+            return super().grade(answer)
+        calls = _LibraryCalls()
+        with calls.watching():
+            super().grade(calls.watch(answer))  # a wrong result is reported first, whatever it calls
+        if calls.used:
+            raise Incorrect(f"Your function calls {' and '.join(calls.used)}. The exercise is to write the sum "
+                            "yourself (the check compares with F.conv2d, so calling it proves nothing): loop over "
+                            "the kernel taps, multiply shifted copies of the padded input by the weights, and add "
+                            "them up (hint 2).")
+
+
+conv2d = ConvolutionQuestion(
     NOTEBOOK, "conv2d", "A 2D convolution (cross-correlation) with stride and padding", points=3,
     reference=reference_conv2d, cases=_conv_cases, compare=_compare_conv,
     hints=["Pad first: xp = F.pad(x, (padding, padding, padding, padding)). The output side is "
@@ -405,10 +479,17 @@ def held_out_pixels(patch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.from_numpy(np.concatenate(labels).astype(np.int64))
 
 
+def _model_dtype(model) -> torch.dtype:
+    """The floating dtype of the model's weights (float32 when it has none)."""
+    p = next((p for p in model.parameters() if p.is_floating_point()), None)
+    return p.dtype if p is not None else torch.float32
+
+
 def _predict_labels(model, patches: torch.Tensor, device, batch_size: int = 256) -> torch.Tensor:
     preds = []
+    dtype = _model_dtype(model)  # a model trained in float64 gets float64 patches
     for i in range(0, len(patches), batch_size):
-        logits = model(patches[i:i + batch_size].to(device)).float()
+        logits = model(patches[i:i + batch_size].to(device=device, dtype=dtype)).float()
         preds.append((logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1))
     return torch.cat(preds).cpu()
 
@@ -489,7 +570,8 @@ class PatchClassifierQuestion(ModelQuestion):
     """A trained patch classifier, scored by its balanced accuracy on held-out DSB2018 pixels.
 
     Before scoring, the model is tried on two patches so that a model of the wrong kind gets a
-    message about patches (not whole images). Introduced in 06_cnn.
+    message about patches (not whole images). A model that scores too low and whose batch norms
+    never saw a batch in training mode is told to train first. Introduced in 06_cnn.
     """
 
     def grade(self, answer):
@@ -500,21 +582,30 @@ class PatchClassifierQuestion(ModelQuestion):
                                 f"model's patch_size attribute is {P!r}. Pass the PatchCNN you trained.")
             params = list(answer.parameters())
             device = params[0].device if params else torch.device("cpu")
-            probe = torch.zeros(2, 1, int(P), int(P), device=device)
+            probe = torch.zeros(2, 1, int(P), int(P), device=device, dtype=_model_dtype(answer))
             trial = copy.deepcopy(answer).eval()
             try:
                 with torch.no_grad():
                     out = trial(probe)
             except Exception as exc:
+                advice = ("The check feeds one grey channel (nuclei_bright): build the PatchCNN with in_channels=1."
+                          if "channel" in str(exc) else
+                          "The check feeds patches of shape (B, 1, P, P), P = patch_size, on your model's device.")
                 raise Incorrect(f"Your model raised {type(exc).__name__} on a batch of patches of shape "
-                                f"{tuple(probe.shape)}: {exc}\nThe check feeds one grey channel "
-                                "(nuclei_bright): build the PatchCNN with in_channels=1.") from None
+                                f"{tuple(probe.shape)}: {exc}\n{advice}") from None
             if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
                 raise Incorrect(f"For patches of shape {tuple(probe.shape)} your model returned "
                                 f"{describe(out)}; a patch classifier returns logits (B, K), one row per patch.")
-            if self._untrained(answer):
-                raise Incorrect("Your model's weights are still their random initial values: train it first "
-                                "(run your training loop on it), then pass it to the check.")
+            try:
+                return super().grade(answer)
+            except Incorrect:
+                # Only now: a model trained in eval mode (batch norm never updated) can still score well.
+                if self._untrained(answer):
+                    raise Incorrect("Your model's batch norms never saw a batch in training mode, so its weights "
+                                    "are most likely still their random initial values: train it first (run your "
+                                    "training loop on it, in training mode: model.train()), then pass it to the "
+                                    "check.") from None
+                raise
         return super().grade(answer)
 
     @staticmethod

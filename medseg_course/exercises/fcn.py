@@ -105,35 +105,60 @@ def conv_transpose_size_table(fn=reference_conv_transpose_size) -> list[dict]:
     return rows
 
 
+#: The usual mistakes: (size they give for (h, k, s, p, op, d), what to tell the student).
+_SIZE_MISTAKES = (
+    (lambda h, k, s, p, op, d: (h + 2 * p - d * (k - 1) - 1) // s + 1,
+     "That is the output size of an ordinary (strided) convolution. A transposed convolution goes the other way: "
+     "it maps a size n back to the size whose convolution gives n, so the stride multiplies, (H_in - 1) * stride, "
+     "instead of dividing."),
+    (lambda h, k, s, p, op, d: h * s,
+     "H_in * stride is the size only for some settings (U-Net's 2x2 up-convolution, FCN's kernel 4, stride 2, "
+     "padding 1); in general the kernel's extent, the padding and output_padding count too."),
+    (lambda h, k, s, p, op, d: reference_conv_transpose_size(h, k, s, p, op, d) - 1,
+     "Your size is one too small: the kernel's extent is dilation * (kernel_size - 1) + 1 pixels, so the formula "
+     "ends with + 1 (one input pixel and a 1-tap kernel give one output pixel)."),
+    (lambda h, k, s, p, op, d: reference_conv_transpose_size(h, k, s, p, 0, d),
+     "You left out output_padding: it adds that many rows at the end of the output (PyTorch's way of choosing "
+     "between the several sizes that a strided convolution maps to the same n)."),
+    (lambda h, k, s, p, op, d: reference_conv_transpose_size(h, k, s, p, 2 * op, d),
+     "output_padding adds rows at one end of the output only: add it once, not twice."),
+    (lambda h, k, s, p, op, d: reference_conv_transpose_size(h, k, s, p, op, 1),
+     "You left out the dilation: a kernel of k taps dilated by d spans d * (k - 1) + 1 pixels, so the term is "
+     "dilation * (kernel_size - 1)."),
+    (lambda h, k, s, p, op, d: reference_conv_transpose_size(h, k, s, p, op, d) + p,
+     "Padding is removed on both sides of the output: subtract 2 * padding, not padding."),
+    (lambda h, k, s, p, op, d: reference_conv_transpose_size(h, k, s, p, op, d) + 4 * p,
+     "A transposed convolution's padding removes rows from the output (it is the padding of the convolution it "
+     "reverses): subtract 2 * padding instead of adding it."),
+    (lambda h, k, s, p, op, d: reference_conv_transpose_size(h, k, s, p, op, d) + s,
+     "Your size is one stride too large: n input pixels are n - 1 strides apart, so the first term is "
+     "(H_in - 1) * stride, not H_in * stride."),
+)
+
+
 def _compare_size(got, expected, case):
     h, k = case.args
     kw = case.kwargs
-    s, p, op, d = kw["stride"], kw["padding"], kw["output_padding"], kw["dilation"]
+    settings = (h, k, kw["stride"], kw["padding"], kw["output_padding"], kw["dilation"])
     if isinstance(got, (float, np.floating)) and float(got).is_integer():
         got = int(got)
     value = as_number(got, what="Your function")
     if value == expected:
         return
-    conv = (h + 2 * p - d * (k - 1) - 1) // s + 1
-    if value == conv and conv != expected:
-        raise Incorrect("That is the output size of an ordinary (strided) convolution. A transposed convolution "
-                        "goes the other way: it maps a size n back to the size whose convolution gives n, so the "
-                        "stride multiplies, (H_in - 1) * stride, instead of dividing.")
-    if op and value == expected - op:
-        raise Incorrect("You left out output_padding: it adds that many rows at the end of the output "
-                        "(PyTorch's way of choosing between the several sizes that a strided convolution maps "
-                        "to the same n).")
-    if d > 1 and value == expected - (d - 1) * (k - 1):
-        raise Incorrect("You left out the dilation: a kernel of k taps dilated by d spans d * (k - 1) + 1 pixels, "
-                        "so the term is dilation * (kernel_size - 1).")
-    if p and value == expected + p:
-        raise Incorrect("Padding is removed on both sides of the output: subtract 2 * padding, not padding.")
-    if p and value == expected + 4 * p:
-        raise Incorrect("A transposed convolution's padding removes rows from the output (it is the padding of the "
-                        "convolution it reverses): subtract 2 * padding instead of adding it.")
-    if value == expected + s:
-        raise Incorrect("Your size is one stride too large: n input pixels are n - 1 strides apart, so the "
-                        "first term is (H_in - 1) * stride, not H_in * stride.")
+    # The cases run in the order of SIZE_CASES and every earlier one passed: keep only the mistakes
+    # that agree with the formula on all of them, so that a coincidence on this case does not mislead.
+    earlier = []
+    for row in SIZE_CASES:
+        if row[:6] == settings:
+            break
+        earlier.append(row[:6])
+    why = [message for mistake, message in _SIZE_MISTAKES
+           if mistake(*settings) == value
+           and all(mistake(*c) == reference_conv_transpose_size(*c) for c in earlier)]
+    if len(why) == 1:
+        raise Incorrect(why[0])
+    if why:
+        raise Incorrect("Either: " + " Or: ".join(why))
     raise Incorrect(f"Your function returned {value:g}, which is not the size nn.ConvTranspose2d gives. Put the "
                     "terms together: input positions spread stride apart, the kernel's extent, minus the "
                     "padding on both sides, plus output_padding.")
@@ -216,6 +241,11 @@ def upsample_with_kernel(image, kernel, factor: int) -> torch.Tensor:
 def _compare_kernel(got, expected, case):
     (k,) = case.args
     g = got.detach().cpu().numpy() if isinstance(got, torch.Tensor) else got
+    if isinstance(g, (list, tuple)):  # a nested list of numbers is as good as an array
+        try:
+            g = np.asarray(g, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
     if not isinstance(g, np.ndarray):
         raise Incorrect(f"Your function should return a ({k}, {k}) array, but it returned {describe(got)}.")
     if g.shape == (k,):
@@ -228,9 +258,10 @@ def _compare_kernel(got, expected, case):
         raise Incorrect(f"Your kernel has dtype {g.dtype}; return floats.")
     if not np.all(np.isfinite(g)):
         raise Incorrect("Your kernel contains NaN or infinite values.")
+    atol = 1e-6 if g.dtype.itemsize >= 4 else 1e-3  # float16 stores 3 significant digits
     g = g.astype(np.float64)
     e = np.asarray(expected, dtype=np.float64)
-    if np.allclose(g, e, atol=1e-6):
+    if np.allclose(g, e, atol=atol):
         return
     if not np.allclose(g, g.T, atol=1e-9) or not np.allclose(g, g[::-1, ::-1], atol=1e-9):
         raise Incorrect(f"Your kernel for k = {k} is not symmetric about its centre. Its k taps are 0 .. k - 1, "
@@ -243,9 +274,9 @@ def _compare_kernel(got, expected, case):
     f = (k + 1) // 2
     c = (k - 1) / 2
     i = np.arange(k)
-    for denom, msg in [(k, "the kernel size k"), (k / 2, "k / 2")]:
+    for denom, msg in [(k, "the kernel size k"), (k / 2, "k / 2"), (k // 2, "k // 2 (rounded down)")]:
         w = 1 - np.abs(i - c) / denom
-        if denom != f and np.allclose(g, np.outer(w, w), atol=1e-7):
+        if denom and denom != f and np.allclose(g, np.outer(w, w), atol=max(atol, 1e-7)):
             raise Incorrect(f"You divided |i - c| by {msg}; the denominator is the upsampling factor "
                             "f = ceil(k / 2) (k = 2f for even kernels, 2f - 1 for odd ones).")
     raise Incorrect(f"Your kernel for k = {k} has the right shape but not the bilinear weights "
@@ -357,19 +388,37 @@ def _compare_skips(got, expected, case):
                         "(batch, classes, and the height and width of pool3).")
     if torch.allclose(got, e, rtol=1e-4, atol=1e-5):
         return
+    interpolated = ("You upsampled with F.interpolate. FCN's in-network upsamplings are the learnable transposed "
+                    "convolutions net.up2_fr and net.up2_pool4 (they start as bilinear interpolation, then training "
+                    "changes them).")
     with torch.no_grad():
         s32 = net.score_fr(net.fc7(net.fc6(pool5)))
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
-        interp = up(up(s32) + net.score_pool4(pool4)) + net.score_pool3(pool3)
-        swapped = net.up2_fr(net.up2_pool4(s32) + net.score_pool4(pool4)) + net.score_pool3(pool3)
-        no_pool4 = net.up2_pool4(net.up2_fr(s32)) + net.score_pool3(pool3)
-    for alt, msg in [
-        (interp, "You upsampled with F.interpolate. FCN's in-network upsamplings are the learnable transposed "
-                 "convolutions net.up2_fr and net.up2_pool4 (they start as bilinear interpolation, then training "
-                 "changes them)."),
-        (swapped, "You used the two upsampling layers in the wrong order: net.up2_fr takes the stride-32 scores "
-                  "to stride 16, net.up2_pool4 the fused stride-16 scores to stride 8."),
-        (no_pool4, "Your scores miss the pool4 skip: add net.score_pool4(pool4) after the first upsampling.")]:
+        sp4, sp3 = net.score_pool4(pool4), net.score_pool3(pool3)
+
+        def fused(up1, up2):
+            return up2(up1(s32) + sp4) + sp3
+
+        def interp(mode):
+            kw = {} if mode == "nearest" else {"align_corners": False}
+            return lambda t: F.interpolate(t, scale_factor=2, mode=mode, **kw)
+
+        alternatives = [
+            (fused(interp("bilinear"), interp("bilinear")), interpolated),
+            (fused(interp("nearest"), interp("nearest")), interpolated),
+            (fused(net.up2_pool4, net.up2_fr), "You used the two upsampling layers in the wrong order: net.up2_fr "
+                                               "takes the stride-32 scores to stride 16, net.up2_pool4 the fused "
+                                               "stride-16 scores to stride 8."),
+            (fused(net.up2_fr, net.up2_fr), "You used net.up2_fr for both upsamplings. Each step has its own learned "
+                                            "layer: net.up2_fr from stride 32 to 16, net.up2_pool4 from 16 to 8."),
+            (fused(net.up2_pool4, net.up2_pool4), "You used net.up2_pool4 for both upsamplings. Each step has its own "
+                                                  "learned layer: net.up2_fr from stride 32 to 16, net.up2_pool4 "
+                                                  "from 16 to 8."),
+            (net.up2_pool4(net.up2_fr(s32)) + sp3, "Your scores miss the pool4 skip: add net.score_pool4(pool4) "
+                                                   "after the first upsampling."),
+            (net.up2_pool4(net.up2_fr(s32) + sp4), "Your scores miss the pool3 skip: add net.score_pool3(pool3) "
+                                                   "after the second upsampling."),
+        ]
+    for alt, msg in alternatives:
         if alt.shape == got.shape and torch.allclose(got, alt, rtol=1e-4, atol=1e-5):
             raise Incorrect(msg)
     raise Incorrect(f"Your scores have the right shape but wrong values (largest error "
@@ -436,11 +485,25 @@ def held_out_dice(model: nn.Module, device=None) -> float:
     if device is None:
         p = next(model.parameters(), None)
         device = p.device if p is not None else "cpu"
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    if dtype != torch.float32:  # e.g. a model trained in float64: give it images of its own dtype
+        model = _InputAs(model, dtype)
     scores = []
     for image, truth in _held_out():
         labels = predict(model, image, device=device, output="labels")
         scores.append(metrics.dice(labels > 0, truth))
     return float(np.mean(scores))
+
+
+class _InputAs(nn.Module):
+    """``model`` with its input cast to ``dtype`` (the images of the check are float32)."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.to(self.dtype))
 
 
 #: Epochs of the reference recipe: one random 128 x 128 crop of each of the 104 training images per epoch.
@@ -494,7 +557,30 @@ def train_reference_fcn(epochs: int | None = None, *, device=None, progress: boo
     return model.eval()
 
 
-train_fcn = ModelQuestion(
+class FCNQuestion(ModelQuestion):
+    """A trained segmentation network, scored by its mean Dice on held-out images.
+
+    When the score is too low and the answer is an FCN-16s/8s whose skip scores are still exactly
+    zero (their initial value), the message says that the model was not trained. Introduced in 07_fcn.
+    """
+
+    def grade(self, answer):
+        try:
+            return super().grade(answer)
+        except Incorrect:
+            if self._untrained(answer):
+                raise Incorrect("Your FCN's skip layers (score_pool4) still hold their initial zeros: the model "
+                                "has not been trained. Build it, train it with fit(...) on train_loader, then "
+                                "pass the trained model to the check.") from None
+            raise
+
+    @staticmethod
+    def _untrained(model) -> bool:
+        skip = getattr(model, "score_pool4", None) if isinstance(model, FCN) else None
+        return skip is not None and not any(bool(p.detach().any()) for p in skip.parameters())
+
+
+train_fcn = FCNQuestion(
     NOTEBOOK, "train_fcn", f"Train an FCN that reaches Dice {MODEL_GOAL} on held-out images", points=3,
     reference=train_reference_fcn, evaluate=held_out_dice, threshold=MODEL_GOAL, metric="mean Dice",
     hints_below=("Check the loss curve first: if it still falls, train longer (more epochs or more crops per "

@@ -3,6 +3,8 @@ model-graded question accepts a trained PatchCNN and refuses untrained or ill-sh
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -88,8 +90,76 @@ def test_conv2d_mistakes_get_their_message(answer, expected):
     assert expected in _message(ex.conv2d, answer)
 
 
+def _taps_conv2d(x, weight, bias=None, stride=1, padding=0, *, dtype=None):
+    """A right answer by the kernel taps, accumulating in ``dtype`` (float32: torch.zeros' default)."""
+    kh, kw = weight.shape[2:]
+    xp = F.pad(x, (padding,) * 4)
+    H = (x.shape[2] + 2 * padding - kh) // stride + 1
+    W = (x.shape[3] + 2 * padding - kw) // stride + 1
+    out = torch.zeros(x.shape[0], weight.shape[0], H, W, dtype=dtype or x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            shifted = xp[:, :, u:u + stride * (H - 1) + 1:stride, v:v + stride * (W - 1) + 1:stride]
+            out += torch.einsum("bchw,oc->bohw", shifted, weight[:, :, u, v])
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out
+
+
+@pytest.mark.parametrize("answer", [
+    lambda *a, **k: _taps_conv2d(*a, **k, dtype=torch.float32),       # out = torch.zeros(...) in float32
+    lambda x, w, b=None, stride=1, padding=0: _taps_conv2d(x.float(), w.float(), None if b is None else b.float(),
+                                                           stride, padding),
+])
+def test_conv2d_accepts_float32_arithmetic(answer):
+    """Regression: a right answer computed in float32 was refused with 'wrong values (largest error 1e-06)'."""
+    result = ex.conv2d.check(answer)
+    assert result.correct, result.message
+
+
+@pytest.mark.parametrize("answer, used", [
+    (_conv_by_F(lambda x, w, b, s, p: F.conv2d(x, w, b, stride=s, padding=p)), "F.conv2d"),
+    (_conv_by_F(lambda x, w, b, s, p: torch.conv2d(x, w, b, stride=s, padding=p)), "torch.conv2d"),
+    (_conv_by_F(lambda x, w, b, s, p: _module_conv(x, w, b, s, p)), "nn.Conv2d"),
+    (_conv_by_F(lambda x, w, b, s, p: _unfold_conv(x, w, b, s, p)), "F.unfold"),
+])
+def test_conv2d_refuses_library_convolutions(answer, used):
+    """Regression: calling F.conv2d (which the exercise forbids, and the check compares with) passed."""
+    original = (F.conv2d, torch.conv2d, F.unfold)
+    message = _message(ex.conv2d, answer)
+    assert used in message and "write the sum yourself" in message
+    assert (F.conv2d, torch.conv2d, F.unfold) == original, "the check must restore the functions it watches"
+
+
+def _module_conv(x, w, b, s, p):
+    layer = nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), stride=s, padding=p, bias=b is not None).double()
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        if b is not None:
+            layer.bias.copy_(b)
+        return layer(x)
+
+
+def _unfold_conv(x, w, b, s, p):
+    H = (x.shape[2] + 2 * p - w.shape[2]) // s + 1
+    W = (x.shape[3] + 2 * p - w.shape[3]) // s + 1
+    cols = F.unfold(x, tuple(w.shape[2:]), padding=p, stride=s)  # (B, C_in kH kW, H W)
+    out = (w.flatten(1) @ cols).view(x.shape[0], w.shape[0], H, W)
+    return out if b is None else out + b[None, :, None, None]
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (lambda *a, **k: _taps_conv2d(*a, **k).transpose(2, 3), "height and width are swapped"),
+    (lambda x, w, b=None, stride=1, padding=0: _taps_conv2d(x, w.flip(3), b, stride, padding), "along one axis"),
+    (lambda x, w, b=None, stride=1, padding=0: _taps_conv2d(F.pad(x, (padding,) * 4, mode="reflect") if padding
+                                                            else x, w, b, stride, 0), "mirrors the image"),
+])
+def test_conv2d_more_mistakes_get_their_message(answer, expected):
+    assert expected in _message(ex.conv2d, answer)
+
+
 def test_conv2d_accepts_numpy_output_and_reports_exceptions():
-    numpy_answer = _conv_by_F(lambda x, w, b, s, p: F.conv2d(x, w, b, stride=s, padding=p).numpy())
+    numpy_answer = _conv_by_F(lambda x, w, b, s, p: ex.reference_conv2d(x, w, b, stride=s, padding=p).numpy())
     assert ex.conv2d.check(numpy_answer).outcome is Outcome.CORRECT
     crashing = _conv_by_F(lambda x, w, b, s, p: x @ w)
     assert "on the inputs one 6x7 image" in _message(ex.conv2d, crashing)
@@ -193,6 +263,31 @@ def test_untrained_and_ill_shaped_models_fail_with_their_message(trained, monkey
     assert "returns logits (B, K)" in _message(ex.patch_cnn, DensePatchCNN(patch_size=29))
     assert "Pass your trained model" in _message(ex.patch_cnn, "my_model")
     assert ex.patch_cnn.check(PatchCNN(patch_size=29)).value is trained
+
+
+def test_a_model_trained_in_eval_mode_or_float64_is_scored_not_refused(trained):
+    """Regression: the 'untrained' test (batch norms that never saw a training batch) refused a model whose
+    weights were trained in eval mode; and a float64 model crashed on the float32 probe."""
+    eval_trained = copy.deepcopy(trained)
+    for m in eval_trained.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.num_batches_tracked.zero_()
+    assert ex.patch_cnn.check(eval_trained).correct
+    result = ex.patch_cnn.check(copy.deepcopy(trained).double())
+    assert result.correct, result.message
+
+
+def test_a_crash_that_is_not_about_channels_gets_no_channel_advice(trained, monkeypatch):
+    monkeypatch.setattr(ex.patch_cnn, "_reference_model", trained)
+
+    class Broken(nn.Module):
+        patch_size = 29
+
+        def forward(self, x):
+            raise RuntimeError("something else went wrong")
+
+    message = _message(ex.patch_cnn, Broken())
+    assert "something else went wrong" in message and "in_channels" not in message
 
 
 def test_balanced_accuracy_weighs_classes_equally():

@@ -79,6 +79,31 @@ def size_array(size, kernel_size, stride=1, padding=0, output_padding=0, dilatio
     return np.array([size * stride, size * stride])
 
 
+def size_times_stride_only(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return size * stride
+
+
+def size_no_plus_one(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding
+
+
+def size_output_padding_twice(size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    return (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + 2 * output_padding + 1
+
+
+@pytest.mark.parametrize("answer, message, not_message", [
+    (size_times_stride_only, "H_in * stride is the size only for some settings", "subtract 2 * padding"),
+    (size_no_plus_one, "one too small", "Either"),
+    (size_output_padding_twice, "add it once, not twice", "subtract 2 * padding"),
+    (size_no_output_padding, "You left out output_padding", "Either"),
+])
+def test_size_diagnosis_is_not_fooled_by_a_coincidence(answer, message, not_message):
+    """Regression: size * stride (and output_padding added twice) fail first where their size happens to be
+    expected + padding, and were told to 'subtract 2 * padding, not padding'."""
+    result = _fails(ex.conv_transpose_size, answer, message)
+    assert not_message not in result.message.split("\n")[0], result.message
+
+
 @pytest.mark.parametrize("answer, message", [
     (size_conv, "ordinary (strided) convolution"),
     (size_no_output_padding, "You left out output_padding"),
@@ -146,6 +171,10 @@ def kernel_int(kernel_size):
     return (ex.reference_bilinear_kernel(kernel_size) * 16).astype(np.int64)
 
 
+def kernel_floor_half(kernel_size):  # f = k // 2: wrong for odd kernels only
+    return _tent(kernel_size, (kernel_size - 1) / 2, max(kernel_size // 2, 1))
+
+
 def kernel_torch(kernel_size):
     return torch.from_numpy(ex.reference_bilinear_kernel(kernel_size))
 
@@ -158,7 +187,9 @@ def kernel_torch(kernel_size):
     (kernel_half_k_odd, "You divided |i - c| by k / 2"),
     (kernel_ones, "not the bilinear weights"),
     (kernel_int, "has dtype int64"),
-    (lambda kernel_size: [[1.0]], "should return a (4, 4) array"),
+    (lambda kernel_size: "kernel", "should return a (4, 4) array"),
+    (lambda kernel_size: [[1.0]], "a (4, 4) array was expected"),
+    (kernel_floor_half, "You divided |i - c| by k // 2"),
 ])
 def test_bilinear_wrong_answers(answer, message):
     _fails(ex.bilinear, answer, message)
@@ -166,6 +197,17 @@ def test_bilinear_wrong_answers(answer, message):
 
 def test_bilinear_accepts_a_tensor():
     assert ex.bilinear.check(kernel_torch).outcome is Outcome.CORRECT
+
+
+@pytest.mark.parametrize("answer", [
+    lambda k: ex.reference_bilinear_kernel(k).tolist(),                      # a nested list
+    lambda k: ex.reference_bilinear_kernel(k).astype(np.float16),            # half precision
+    lambda k: ex.reference_bilinear_kernel(k).astype(np.float64),
+])
+def test_bilinear_accepts_right_answers_of_another_type(answer):
+    """Regression: a nested list was refused as 'not an array', float16 failed on rounding."""
+    result = ex.bilinear.check(answer)
+    assert result.outcome is Outcome.CORRECT, result.message
 
 
 # -- 3. skip fusion --------------------------------------------------------------------------------
@@ -227,7 +269,31 @@ def fuse_concat(net, pool3, pool4, pool5):
     return torch.cat([net.up2_fr(score), net.score_pool4(pool4)], dim=1)
 
 
+def fuse_up2_fr_twice(net, pool3, pool4, pool5):
+    score = net.score_fr(net.fc7(net.fc6(pool5)))
+    return net.up2_fr(net.up2_fr(score) + net.score_pool4(pool4)) + net.score_pool3(pool3)
+
+
+def fuse_up2_pool4_twice(net, pool3, pool4, pool5):
+    score = net.score_fr(net.fc7(net.fc6(pool5)))
+    return net.up2_pool4(net.up2_pool4(score) + net.score_pool4(pool4)) + net.score_pool3(pool3)
+
+
+def fuse_no_pool3(net, pool3, pool4, pool5):
+    return net.up2_pool4(net.up2_fr(net.score_fr(net.fc7(net.fc6(pool5)))) + net.score_pool4(pool4))
+
+
+def fuse_nearest(net, pool3, pool4, pool5):
+    up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
+    score = net.score_fr(net.fc7(net.fc6(pool5)))
+    return up(up(score) + net.score_pool4(pool4)) + net.score_pool3(pool3)
+
+
 @pytest.mark.parametrize("answer, message", [
+    (fuse_up2_fr_twice, "You used net.up2_fr for both upsamplings"),
+    (fuse_up2_pool4_twice, "You used net.up2_pool4 for both upsamplings"),
+    (fuse_no_pool3, "miss the pool3 skip"),
+    (fuse_nearest, "You upsampled with F.interpolate"),
     (fuse_16s, "that is FCN-16s"),
     (fuse_32s, "stride 32: no skip was fused"),
     (fuse_full_size, "stop at stride 8"),
@@ -254,8 +320,23 @@ def cheap_reference(monkeypatch):
 
 def test_untrained_model_fails_with_its_score(cheap_reference):
     torch.manual_seed(0)
-    result = _fails(ex.train_fcn, FCN(1, 1, "8s", base_channels=4), "on held-out images that the check keeps")
+    result = _fails(ex.train_fcn, FCN(1, 1, "32s", base_channels=4), "on held-out images that the check keeps")
     assert f"{ex.MODEL_GOAL:.2f} is needed" in result.message and "train longer" in result.message
+
+
+def test_untrained_fcn8s_is_told_to_train(cheap_reference):
+    """An FCN-8s whose zero-initialised skip scores never moved was not trained: say so, not 'train longer'."""
+    torch.manual_seed(0)
+    result = _fails(ex.train_fcn, FCN(1, 1, "8s", base_channels=4), "has not been trained")
+    assert "train longer" not in result.message
+
+
+def test_held_out_dice_runs_a_float64_model():
+    """Regression: a model trained in float64 crashed on the check's float32 images."""
+    torch.manual_seed(0)
+    model = FCN(1, 1, "32s", base_channels=4, norm="group").double()
+    assert 0.0 <= ex.held_out_dice(model, "cpu") <= 1.0
+    assert next(model.parameters()).dtype == torch.float64
 
 
 def test_model_question_wrong_type_and_wrong_output_size(cheap_reference):
