@@ -59,6 +59,12 @@ NOTEBOOKS: tuple[Notebook, ...] = (
              "II", "medseg_course.exercises.cnn"),
     Notebook("07_fcn", "Fully convolutional networks: dense prediction, transposed convolution, skips",
              "II", "medseg_course.exercises.fcn"),
+    Notebook("08_unet", "U-Net: concatenated skips, overlap-tile, elastic deformation, weighted loss",
+             "III", "medseg_course.exercises.unet"),
+    Notebook("09_unet3d", "3D U-Net: volumetric convolutions, memory, sliding windows, sparse labels",
+             "III", "medseg_course.exercises.unet3d"),
+    Notebook("10_unetpp", "UNet++: nested skips, deep supervision, pruning",
+             "III", "medseg_course.exercises.unetpp"),
 )
 
 

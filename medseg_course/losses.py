@@ -26,11 +26,18 @@ Weights combine into one factor per pixel, ``w_i = class_weights[y_i] * m_i * [y
 and every "mean" is the weighted mean ``sum_i w_i l_i / sum_i w_i`` (PyTorch's convention for
 class weights and ``ignore_index``). With no weights at all it is the plain mean over pixels.
 
+Deep supervision
+----------------
+:class:`DeepSupervisionLoss` wraps any of these losses for networks that return one output per
+level while training (``UNetPlusPlus(deep_supervision=True)``): the weighted mean of the base loss
+over the outputs (introduced in 10_unetpp).
+
 Introduced in 06_cnn.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -46,6 +53,8 @@ __all__ = [
     "DiceLoss",
     "DiceCELoss",
     "inverse_frequency_weights",
+    "deep_supervision_loss",
+    "DeepSupervisionLoss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -104,6 +113,12 @@ def _as_label_map(x: torch.Tensor, name: str, logits: torch.Tensor) -> torch.Ten
 
 def _prepare(logits, target, weight_map, ignore_index):
     """Validate the inputs; return (float logits, safe labels, per-pixel weights or None)."""
+    if isinstance(logits, (list, tuple)):
+        raise TypeError(
+            f"logits is a {type(logits).__name__} of {len(logits)} outputs, not one tensor: the model "
+            "returns one output per level (deep supervision, e.g. UNetPlusPlus in training mode); wrap "
+            "the loss so that it scores every output: DeepSupervisionLoss(loss_fn)"
+        )
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
         raise TypeError(
             f"logits must be a float torch.Tensor (the model's raw output), got "
@@ -546,3 +561,180 @@ class DiceCELoss(_Loss):
                             include_background=self.include_background,
                             batch_dice=self.batch_dice, weight_map=weight_map,
                             ignore_index=self.ignore_index)
+
+
+# --------------------------------------------------------------------------------------------
+# deep supervision
+# --------------------------------------------------------------------------------------------
+
+
+def _check_level_weights(weights) -> tuple[float, ...] | None:
+    if weights is None:
+        return None
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().cpu().tolist()
+    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__") or len(weights) == 0:
+        raise ValueError(f"weights must be None or a non-empty sequence with one weight per output, got {weights!r}")
+    ws = []
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"weights must be finite non-negative numbers, got {list(weights)!r}")
+        ws.append(float(w))
+    if sum(ws) <= 0:
+        raise ValueError(f"weights must not all be zero, got {ws}; give the output(s) to train a positive weight")
+    return tuple(ws)
+
+
+def deep_supervision_loss(outputs, target: torch.Tensor, loss_fn, *, weights=None,
+                          weight_map: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted mean of ``loss_fn`` over the outputs of a deeply supervised network.
+
+    Introduced in 10_unetpp.
+
+    Parameters
+    ----------
+    outputs : sequence of (B, C, *spatial) torch.Tensor, or one tensor
+        Logits of every supervised output, e.g. the list that ``UNetPlusPlus(deep_supervision=True)``
+        returns in training mode (levels L1 .. L4, each of the input's size). A single tensor
+        (what the network returns in eval mode) is scored by ``loss_fn`` alone.
+    target : (B, *spatial) integer torch.Tensor
+        The labels, shared by every output.
+    loss_fn : callable
+        ``loss_fn(logits, target[, weight_map]) -> scalar``, e.g. :class:`DiceCELoss`.
+    weights : sequence of float, optional
+        One non-negative weight per output, normalised here to sum to 1. None (default): equal
+        weights, the plain mean, as in the UNet++ paper.
+    weight_map : (B, *spatial) torch.Tensor, optional
+        Passed on to ``loss_fn`` for every output.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar: ``sum_k w_k loss_fn(outputs[k], target) / sum_k w_k``, differentiable with
+        respect to every output of non-zero weight.
+
+    Raises
+    ------
+    ValueError
+        If ``outputs`` is empty, or ``weights`` is not one non-negative number per output.
+
+    Notes
+    -----
+    Averaging (rather than summing) keeps the loss on the scale of one output's loss, so the
+    learning rate that suits a network without deep supervision still suits it. With weights
+    ``(0, ..., 0, 1)`` only the last output trains: that is a UNet++ without deep supervision.
+
+    References
+    ----------
+    .. [1] Z. Zhou, M. M. R. Siddiquee, N. Tajbakhsh and J. Liang, "UNet++: A nested U-Net
+       architecture for medical image segmentation", DLMIA 2018.
+    .. [2] C.-Y. Lee et al., "Deeply-supervised nets", AISTATS 2015.
+
+    Examples
+    --------
+    >>> target = torch.zeros(1, 4, 4, dtype=torch.long)
+    >>> outputs = [torch.full((1, 1, 4, 4), v) for v in (0.0, -2.0, -4.0)]  # binary logits
+    >>> losses = [round(cross_entropy(o, target).item(), 4) for o in outputs]
+    >>> losses
+    [0.6931, 0.1269, 0.0181]
+    >>> round(deep_supervision_loss(outputs, target, cross_entropy).item(), 4)  # their mean
+    0.2794
+    >>> round(deep_supervision_loss(outputs, target, cross_entropy, weights=[0, 1, 3]).item(), 4)
+    0.0453
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable as loss_fn(logits, target), got {type(loss_fn).__name__}")
+
+    def one(logits):
+        return loss_fn(logits, target) if weight_map is None else loss_fn(logits, target, weight_map)
+
+    if isinstance(outputs, torch.Tensor):
+        return one(outputs)
+    if not isinstance(outputs, (list, tuple)):
+        raise TypeError(
+            f"outputs must be a list of logits tensors (one per supervised level) or one tensor, "
+            f"got {type(outputs).__name__}"
+        )
+    if len(outputs) == 0:
+        raise ValueError("outputs is empty: the network returned no output to score")
+    ws = _check_level_weights(weights)
+    if ws is None:
+        ws = (1.0,) * len(outputs)
+    elif len(ws) != len(outputs):
+        raise ValueError(
+            f"weights has {len(ws)} entries but the network returned {len(outputs)} outputs; give one "
+            f"weight per output (levels L1 .. L{len(outputs)} of a UNet++), or None for equal weights"
+        )
+    total = sum(ws)
+    loss = None
+    for w, logits in zip(ws, outputs):
+        if w == 0:
+            continue  # not computed: an output of weight 0 does not train
+        term = (w / total) * one(logits)
+        loss = term if loss is None else loss + term
+    return loss
+
+
+class DeepSupervisionLoss(nn.Module):
+    """A loss over every output of a deeply supervised network: the weighted mean of ``base_loss``.
+
+    Introduced in 10_unetpp.
+
+    ``loss_fn(outputs, target, weight_map=None)`` takes the list of logits that
+    ``UNetPlusPlus(deep_supervision=True)`` returns in training mode, or a single tensor (what
+    it returns in eval mode, so that :func:`medseg_course.train.evaluate` scores the output
+    used for prediction with ``base_loss`` itself). It works unchanged with
+    :func:`medseg_course.train.fit`.
+
+    Parameters
+    ----------
+    base_loss : callable
+        ``base_loss(logits, target[, weight_map])``, e.g. :class:`DiceCELoss`.
+    weights : sequence of float, optional
+        One weight per output, normalised to sum to 1; None for equal weights (the UNet++ paper).
+
+    Attributes
+    ----------
+    ignore_index : int or None
+        The base loss's, so that ``fit`` leaves the same pixels out of the validation Dice.
+
+    Notes
+    -----
+    See :func:`deep_supervision_loss`. In training the loss is the mean over the levels; in
+    evaluation it is the base loss of the one output the network returns, so ``train_loss`` and
+    ``val_loss`` of a history are not the same quantity.
+
+    Examples
+    --------
+    >>> loss_fn = DeepSupervisionLoss(DiceCELoss())
+    >>> target = torch.zeros(2, 8, 8, dtype=torch.long)
+    >>> outputs = [torch.zeros(2, 1, 8, 8, requires_grad=True) for _ in range(4)]
+    >>> loss = loss_fn(outputs, target)
+    >>> bool(torch.isclose(loss, DiceCELoss()(outputs[0], target))), loss.requires_grad
+    (True, True)
+    >>> loss_fn(outputs[0], target).shape  # one tensor: the base loss
+    torch.Size([])
+    """
+
+    def __init__(self, base_loss, weights=None):
+        super().__init__()
+        if not callable(base_loss):
+            raise TypeError(
+                f"base_loss must be a loss callable as base_loss(logits, target), e.g. DiceCELoss(), "
+                f"got {type(base_loss).__name__}"
+            )
+        if isinstance(base_loss, DeepSupervisionLoss):
+            raise TypeError("base_loss is already a DeepSupervisionLoss; pass the loss of one output, "
+                            "e.g. DiceCELoss()")
+        self.base_loss = base_loss
+        self.weights = _check_level_weights(weights)
+
+    @property
+    def ignore_index(self):
+        return getattr(self.base_loss, "ignore_index", None)
+
+    def forward(self, outputs, target, weight_map=None):
+        return deep_supervision_loss(outputs, target, self.base_loss, weights=self.weights, weight_map=weight_map)
+
+    def extra_repr(self) -> str:
+        return f"weights={self.weights}" if self.weights is not None else "weights=equal"

@@ -1,0 +1,129 @@
+"""Benchmark: the course's 2D U-Net recipe on DSB2018, trained at its full budget, against Part I's
+best classical method on the same images.
+
+Run::
+
+    MEDSEG_DATA_DIR=/path/to/datasets python benchmarks/bench_unet2d.py [--device cuda] [--threads N]
+
+What it does:
+
+1. trains :func:`medseg_course.recipes.nuclei.train_nuclei_unet` with the full
+   :class:`~medseg_course.recipes.nuclei.NucleiRecipe` (``--epochs`` overrides its 24 epochs) on the
+   training split, keeping the weights of the best validation epoch; prints the wall time and the
+   process's CPU time (on a shared machine the wall time is an upper bound);
+2. scores the model on the validation split (used to choose the epoch) and on the test split (used
+   for nothing else): mean per-image Dice with one pass, with test-time flips (8 flips/rotations),
+   and with flips + filled holes (the recipe's inference), per image category;
+3. runs every Part I method (:func:`medseg_course.classical.results.classical_results`) on the same
+   splits, and prints the recipe's margin over the best one and whether the course's targets hold
+   (Dice >= 0.93 and >= 0.05 above Part I's best, on the same split);
+4. times inference on one 520 x 696 image, one pass against test-time flips (alternating medians,
+   :func:`_timing.median_times`).
+
+``--save PATH`` writes the trained model as a course checkpoint (:func:`medseg_course.train.save_checkpoint`),
+``--load PATH`` skips training and scores a saved one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import median_times  # noqa: E402
+
+from medseg_course.classical.results import classical_results  # noqa: E402
+from medseg_course.recipes.nuclei import (  # noqa: E402
+    NucleiRecipe,
+    evaluate_nuclei,
+    nuclei_inputs,
+    predict_nuclei,
+    short_category,
+    train_nuclei_unet,
+)
+from medseg_course.runtime import Runtime, choose_device, seed_everything  # noqa: E402
+from medseg_course.train import load_checkpoint, save_checkpoint, TrainConfig  # noqa: E402
+
+TARGET = 0.93
+MARGIN = 0.05
+
+
+def per_category(categories, dice) -> str:
+    cats = [short_category(c) for c in categories]
+    parts = [f"{c} {np.mean([d for d, k in zip(dice, cats) if k == c]):.3f} ({cats.count(c)})" for c in sorted(set(cats))]
+    return ", ".join(parts)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", default=None, help="write the trained model here (course checkpoint)")
+    parser.add_argument("--load", default=None, help="score this checkpoint instead of training")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = choose_device(args.device)
+    seed_everything(args.seed)
+    recipe = NucleiRecipe(seed=args.seed)
+    if args.epochs is not None:
+        recipe = dataclasses.replace(recipe, epochs=args.epochs)
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, python {sys.version.split()[0]}, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}")
+    print(f"recipe: {recipe}\n")
+
+    if args.load:
+        model = load_checkpoint(args.load).model.to(device).eval()
+        print(f"loaded {args.load}")
+    else:
+        rt = Runtime(device=device, seed=args.seed, fast=False, environment="local")
+        wall, cpu = time.perf_counter(), time.process_time()
+        model, history = train_nuclei_unet(rt=rt, recipe=recipe, progress=False)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"1. training: {recipe.epochs} epochs in {wall:.0f} s wall, {cpu:.0f} s CPU "
+              f"(best validation epoch {history.best_epoch}, pooled validation Dice {history.best:.4f})")
+        if args.save:
+            save_checkpoint(args.save, model, TrainConfig(epochs=recipe.epochs, lr=recipe.lr, seed=recipe.seed),
+                            history, extra={"recipe": recipe.to_dict()})
+            print(f"   saved to {args.save}")
+
+    print("\n2.-3. mean per-image Dice (images per category in brackets)")
+    for split in ("val", "test"):
+        data = nuclei_inputs(split)
+        start = time.perf_counter()
+        one = evaluate_nuclei(model, data, tta=False, fill_holes=False, device=device)
+        tta = evaluate_nuclei(model, data, tta=True, fill_holes=False, device=device)
+        full = evaluate_nuclei(model, data, tta=True, fill_holes=True, device=device)
+        seconds = time.perf_counter() - start
+        part1 = classical_results(split, progress=False)
+        best, best_dice = part1.best()
+        print(f"[{split}, {len(full.dice)} images; scoring {seconds:.0f} s]")
+        print(f"  recipe, one pass         {one.mean:.4f}")
+        print(f"  recipe, test-time flips  {tta.mean:.4f}")
+        print(f"  recipe, flips + fill     {full.mean:.4f}   {per_category(full.categories, full.dice)}")
+        order = [part1.case_ids.index(c) for c in full.case_ids]
+        print(f"  Part I best: {best:<14}{best_dice:.4f}   "
+              f"{per_category(full.categories, part1.dice[best][order])}")
+        margin = full.mean - best_dice
+        ok = full.mean >= TARGET and margin >= MARGIN
+        print(f"  margin over Part I's best {margin:+.4f}; target (>= {TARGET}, >= +{MARGIN}) "
+              f"{'met' if ok else 'NOT met'}")
+
+    print("\n4. inference on one 520 x 696 image")
+    big = max(nuclei_inputs("val")[1], key=lambda p: p[1].size)[0]
+    t_one, t_tta = median_times(lambda: predict_nuclei(model, big, tta=False, device=device),
+                                lambda: predict_nuclei(model, big, tta=True, device=device), budget_s=10.0)
+    print(f"   one pass {t_one:.3f} s, test-time flips {t_tta:.3f} s ({t_tta / t_one:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
