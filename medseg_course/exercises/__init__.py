@@ -13,6 +13,7 @@ See :mod:`medseg_course.exercises.engine` for how checks work. Introduced in 00_
 from medseg_course.exercises.engine import (
     RESULT_MIME,
     TODO,
+    CallWatcher,
     Case,
     CheckResult,
     FunctionQuestion,
@@ -29,7 +30,7 @@ from medseg_course.exercises.engine import (
 )
 
 __all__ = [
-    "RESULT_MIME", "TODO", "Case", "CheckResult", "FunctionQuestion", "Incorrect", "ModelQuestion", "NotAttempted", "as_number",
+    "RESULT_MIME", "TODO", "CallWatcher", "Case", "CheckResult", "FunctionQuestion", "Incorrect", "ModelQuestion", "NotAttempted", "as_number",
     "Outcome", "Question", "ValueQuestion", "compare_values", "results", "summary",
     "questions_of",
 ]

@@ -6,7 +6,6 @@ Introduced in 06_cnn.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import math
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 
 from medseg_course import cnn_basics
 from medseg_course.exercises.engine import (
+    CallWatcher,
     Case,
     FunctionQuestion,
     Incorrect,
@@ -164,46 +164,10 @@ def _compare_conv(got, expected, case):
     compare_values(g, expected, what="Your output", rtol=1e-6, atol=1e-8)
 
 
-class _LibraryCalls:
-    """Which library convolutions a student's function called (only while it runs)."""
-
-    #: (module, attribute, what to call it in the message); nn.Conv2d and nn.Unfold go through these.
-    WATCHED = ((F, "conv2d", "F.conv2d / nn.Conv2d"), (torch, "conv2d", "torch.conv2d"),
-               (F, "unfold", "F.unfold / nn.Unfold"))
-
-    def __init__(self):
-        self.active = False
-        self.used: list[str] = []
-
-    @contextlib.contextmanager
-    def watching(self):
-        originals = [(owner, name, getattr(owner, name)) for owner, name, _ in self.WATCHED]
-
-        def tripwire(fn, label):
-            @functools.wraps(fn)
-            def call(*args, **kwargs):
-                if self.active and label not in self.used:
-                    self.used.append(label)
-                return fn(*args, **kwargs)
-            return call
-
-        try:
-            for (owner, name, label), (_, _, fn) in zip(self.WATCHED, originals):
-                setattr(owner, name, tripwire(fn, label))
-            yield self
-        finally:
-            for owner, name, fn in originals:
-                setattr(owner, name, fn)
-
-    def watch(self, answer):
-        @functools.wraps(answer)
-        def watched(*args, **kwargs):
-            self.active = True
-            try:
-                return answer(*args, **kwargs)
-            finally:
-                self.active = False
-        return watched
+#: Library functions an answer must not call (the check compares with F.conv2d); nn.Conv2d and nn.Unfold
+#: go through these.
+_LIBRARY_CONVOLUTIONS = ((F, "conv2d", "F.conv2d / nn.Conv2d"), (torch, "conv2d", "torch.conv2d"),
+                         (F, "unfold", "F.unfold / nn.Unfold"))
 
 
 class ConvolutionQuestion(FunctionQuestion):
@@ -216,7 +180,7 @@ class ConvolutionQuestion(FunctionQuestion):
     def grade(self, answer):
         if not callable(answer):
             return super().grade(answer)
-        calls = _LibraryCalls()
+        calls = CallWatcher(_LIBRARY_CONVOLUTIONS)
         with calls.watching():
             super().grade(calls.watch(answer))  # a wrong result is reported first, whatever it calls
         if calls.used:

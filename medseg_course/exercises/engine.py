@@ -19,8 +19,10 @@ Introduced in 00_welcome.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import enum
+import functools
 import html
 import json
 import textwrap
@@ -443,6 +445,69 @@ def _unchanged(before: Any, after: Any) -> bool:
         return False
     nan_aware = b.dtype.kind in "fc" and getattr(a, "dtype", b.dtype).kind in "fc"
     return bool(np.array_equal(b, a, equal_nan=nan_aware))
+
+
+class CallWatcher:
+    """Which of some library functions a student's function called, only while that function runs.
+
+    A check that compares an answer with a library function (``F.conv2d``) or a module's own
+    ``forward`` proves nothing if the answer just calls it: the question watches those functions
+    and refuses the answer afterwards. Introduced in 06_cnn.
+
+    Parameters
+    ----------
+    watched : sequence of (owner, attribute name, label)
+        The attributes to wrap while :meth:`watching` is active (a module such as
+        ``torch.nn.functional``, or a class, whose method is then watched for every instance);
+        ``label`` is how a message names them.
+
+    Examples
+    --------
+    >>> import math
+    >>> calls = CallWatcher([(math, "sqrt", "math.sqrt")])
+    >>> with calls.watching():
+    ...     _ = math.sqrt(4.0)                          # the check's own calls do not count
+    ...     _ = calls.watch(lambda v: math.sqrt(v))(9.0)
+    >>> calls.used
+    ['math.sqrt']
+    """
+
+    def __init__(self, watched):
+        self.watched = tuple(watched)
+        self.active = False
+        self.used: list[str] = []
+
+    @contextlib.contextmanager
+    def watching(self):
+        """Wrap the watched attributes for the duration of a ``with`` block, then restore them."""
+        originals = [(owner, name, getattr(owner, name)) for owner, name, _ in self.watched]
+
+        def tripwire(fn, label):
+            @functools.wraps(fn)
+            def call(*args, **kwargs):
+                if self.active and label not in self.used:
+                    self.used.append(label)
+                return fn(*args, **kwargs)
+            return call
+
+        try:
+            for (owner, name, label), (_, _, fn) in zip(self.watched, originals):
+                setattr(owner, name, tripwire(fn, label))
+            yield self
+        finally:
+            for owner, name, fn in originals:
+                setattr(owner, name, fn)
+
+    def watch(self, answer):
+        """``answer``, wrapped so that calls count only while it runs."""
+        @functools.wraps(answer)
+        def watched(*args, **kwargs):
+            self.active = True
+            try:
+                return answer(*args, **kwargs)
+            finally:
+                self.active = False
+        return watched
 
 
 class FunctionQuestion(Question):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from medseg_course.data.weights import border_term
 from medseg_course.exercises.engine import (
+    CallWatcher,
     Case,
     FunctionQuestion,
     Incorrect,
@@ -137,8 +138,10 @@ def _compare_up(got, expected, case):
         else:
             sk, upm = skip, match_size(up, skip.shape[2:])
             alts = [(block.convs(torch.cat([upm, sk], dim=1)), "wrong concatenation order")]
-            corner = F.pad(up, [0, skip.shape[-1] - up.shape[-1], 0, skip.shape[-2] - up.shape[-2]])
-            alts.append((block.convs(torch.cat([sk, corner], dim=1)), "corner pad"))
+            dh, dw = skip.shape[-2] - up.shape[-2], skip.shape[-1] - up.shape[-1]
+            alts.append((block.convs(torch.cat([sk, F.pad(up, [0, dw, 0, dh])], dim=1)), "corner pad"))
+            alts.append((block.convs(torch.cat([sk, F.pad(up, [dw - dw // 2, dw // 2, dh - dh // 2, dh // 2])],
+                                               dim=1)), "odd pixel first"))
             resized = F.interpolate(up, size=skip.shape[2:], mode="bilinear", align_corners=False)
             alts.append((block.convs(torch.cat([sk, resized], dim=1)), "interpolated"))
     messages = {
@@ -149,6 +152,8 @@ def _compare_up(got, expected, case):
                   "evenly on all sides, so the centres of the two maps are the same pixel.",
         "corner pad": "You padded the upsampled features on the bottom/right only. Pad them centred on the skip "
                       "(match_size(up, skip.shape[2:])).",
+        "odd pixel first": "You put the odd pixel of padding before (top/left). Pad the way the network does, "
+                           "with match_size(up, skip.shape[2:]): d // 2 before and the rest after on each axis.",
         "interpolated": "You resized with F.interpolate. The U-Net does not resample the skip or the upsampled "
                         "features to make them fit: it crops (valid padding) or pads (same padding), so that "
                         "every pixel keeps its exact position.",
@@ -162,7 +167,26 @@ def _compare_up(got, expected, case):
                     "[skip, up] on the channel axis, and finish with block.convs.")
 
 
-up_block = FunctionQuestion(
+class UpBlockQuestion(FunctionQuestion):
+    """:class:`FunctionQuestion` that also refuses an answer calling the block itself.
+
+    The check compares with what ``block(x, skip)`` computes, so ``lambda block, x, skip: block(x, skip)``
+    would pass without writing a step. Introduced in 08_unet.
+    """
+
+    def grade(self, answer):
+        if not callable(answer):
+            return super().grade(answer)
+        calls = CallWatcher([(UpCat, "forward", "block(x, skip)")])
+        with calls.watching():
+            super().grade(calls.watch(answer))  # a wrong result is reported first
+        if calls.used:
+            raise Incorrect("Your function calls the block itself, block(x, skip) (or block.forward), which is "
+                            "the answer the check compares with. Write the four steps with the block's layers: "
+                            "block.upsample, a crop or pad with match_size, torch.cat, block.convs.")
+
+
+up_block = UpBlockQuestion(
     NOTEBOOK, "up_block", "The U-Net up-block: upsample, crop or pad, concatenate, double conv", points=2,
     reference=reference_up_block, cases=_up_cases, compare=_compare_up,
     hints=["Four steps: up = block.upsample(x); make skip and up the same size; torch.cat on dim=1; block.convs.",

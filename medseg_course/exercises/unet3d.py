@@ -75,7 +75,7 @@ MEMORY_CASES = (
     (1, (32, 64, 128, 256, 320), (128, 128, 128), 4, "nnU-Net-like, a 128^3 patch"),
     (2, (16, 32, 64), (36, 50, 35), 4, "a volume whose sizes pooling rounds down"),
     (3, (4, 8), (9, 7, 5), 8, "odd sizes, float64"),
-    (1, (64, 128, 256, 512), (116, 132, 132), 4, "the paper's 3D U-Net input (Cicek et al.)"),
+    (1, (64, 128, 256, 512), (116, 132, 132), 4, "the paper's input size (Cicek et al.), same padding"),
 )
 
 
@@ -168,6 +168,13 @@ def _compare_memory(got, expected, case):
                         "last slice, so each size is n // 2, rounded down at every level.")
     if math.isclose(value, _encoder_variant(b, f, shape, nbytes, first_pooled=True)):
         raise Incorrect("Level 0 is at the input's full resolution: the first pooling comes after it.")
+    if len(f) > 1 and math.isclose(value, _encoder_variant(b, f[:-1], shape, nbytes)):
+        raise Incorrect("You left out the deepest level, the bottleneck: it is a level of the encoder too "
+                        "(len(features) levels in all, the last one with features[-1] channels).")
+    if math.isclose(value, 2 * expected):
+        raise Incorrect("You counted two maps per level, one for each convolution. Count one map per level: the "
+                        "output of its double convolution (the first convolution's output has the same size; the "
+                        "question is about the level outputs).")
     raise Incorrect(f"Your function returned {value:g} bytes, which is not what the encoder holds. For each level l: "
                     "B * features[l] * D_l * H_l * W_l elements, with every size halved (rounded down) from one "
                     "level to the next; add the levels and multiply by bytes_per_element.")
@@ -309,6 +316,12 @@ class _MaskedLossQuestion(FunctionQuestion):
             mine = logits.detach().clone().requires_grad_()
             ref = logits.detach().clone().requires_grad_()
             loss = answer(mine, target.clone(), **kwargs)
+            if isinstance(loss, torch.Tensor) and loss.grad_fn is None and not (target != ignore).any():
+                raise Incorrect("When no voxel is labelled, your loss is a constant cut off from autograd (such as "
+                                "torch.tensor(0.)), and training calls .backward() on every batch's loss, which "
+                                "fails on it. Return a zero that still depends on the logits: divide the masked "
+                                "sum by mask.sum().clamp_min(1), or return logits.sum() * 0."
+                                f"\n  on the inputs {case.describe()}")
             if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
                 raise Incorrect("Your loss has no gradient: it was computed outside autograd (with .item(), "
                                 ".detach(), NumPy or under torch.no_grad()). Keep every step in torch."

@@ -337,6 +337,10 @@ PRUNING_CASES = (
      "a larger tolerance, 0.05"),
     ({1: 0.800, 2: 0.912, 3: 0.921, 4: 0.919}, {1: 0.12, 2: 0.35, 3: 0.28, 4: 0.51}, 0.01,
      "timings from a busy machine: L3 measured faster than L2"),
+    ({1: 0.450, 2: 0.492, 3: 0.500, 4: 0.480}, {1: 0.10, 2: 0.20, 3: 0.30, 4: 0.50}, 0.01,
+     "a poor model: the tolerance is in Dice points, not a percentage"),
+    ({1: 0.5, 2: 0.625, 3: 0.75, 4: 0.6875}, {1: 0.10, 2: 0.20, 3: 0.30, 4: 0.50}, 0.25,
+     "L1 exactly at the best Dice minus the tolerance"),
 )
 
 
@@ -358,6 +362,14 @@ def _compare_pruning(got, expected, case):
     if value not in dice:
         raise Incorrect(f"Your function returned {value:g}, which is not one of the levels {sorted(dice)}.")
     value = int(value)
+    strict = [level for level in dice if dice[level] > best - tol]
+    if value == min(strict, key=lambda level: seconds[level]):
+        raise Incorrect(f"A level whose Dice is exactly best - tolerance ({best - tol:g}) is within the tolerance: "
+                        "compare with >=, not >.")
+    relative = [level for level in dice if dice[level] >= best * (1 - tol)]
+    if value == min(relative, key=lambda level: seconds[level]):
+        raise Incorrect("You used a relative tolerance (best * (1 - tolerance)). The tolerance is in points of Dice: "
+                        "a level is accurate enough when its Dice is at least best - tolerance.")
     if value == best_level:
         raise Incorrect(f"You returned the most accurate level, L{value}. The question is the trade-off: the FASTEST "
                         f"level whose Dice is at least (best Dice - tolerance) = {best - tol:.3f}.")

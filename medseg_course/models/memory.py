@@ -18,6 +18,8 @@ Introduced in 09_unet3d.
 
 from __future__ import annotations
 
+import copy
+
 import math
 import numbers
 from collections.abc import Sequence
@@ -102,7 +104,8 @@ def _as_input(model: nn.Module, x, dtype) -> torch.Tensor:
 def _storage_key(t: torch.Tensor):
     try:
         s = t.untyped_storage()
-        return (t.device.type, s.data_ptr(), s.nbytes())
+        # meta storages have no data (every data_ptr is 0): tell them apart by the storage object itself
+        return (t.device.type, s._cdata if t.device.type == "meta" else s.data_ptr(), s.nbytes())
     except (RuntimeError, NotImplementedError):  # tensors without a plain storage (mkldnn, sparse)
         return (t.device.type, id(t), t.numel() * t.element_size())
 
@@ -181,7 +184,7 @@ def activation_elements(model: nn.Module, x, *, dtype: torch.dtype = torch.float
     return sum(r.elements for r in layer_outputs(model, x, dtype=dtype) if r.new)
 
 
-def saved_activation_bytes(model: nn.Module, x, *, dtype: torch.dtype = torch.float32) -> int:
+def saved_activation_bytes(model: nn.Module, x, *, dtype: torch.dtype = torch.float32, meta: bool = False) -> int:
     """Bytes that autograd keeps from one forward pass for the backward pass (weights excluded).
 
     Introduced in 09_unet3d.
@@ -193,6 +196,10 @@ def saved_activation_bytes(model: nn.Module, x, *, dtype: torch.dtype = torch.fl
     x : torch.Tensor or sequence of int
         The input, or its shape (zeros on the model's device).
     dtype : torch.dtype, default torch.float32
+    meta : bool, default False
+        Count without computing: a copy of the model runs on PyTorch's ``meta`` device, whose
+        tensors have shapes and no data, so nothing is allocated. The same count, for inputs too
+        large for this machine's memory.
 
     Returns
     -------
@@ -213,7 +220,12 @@ def saved_activation_bytes(model: nn.Module, x, *, dtype: torch.dtype = torch.fl
     >>> from medseg_course.models.blocks import ConvBlock
     >>> saved_activation_bytes(ConvBlock(3, 1, 4, norm=None), (2, 1, 6, 8, 8))  # conv input, ReLU output
     15360
+    >>> saved_activation_bytes(ConvBlock(3, 1, 4, norm=None), (2, 1, 6, 8, 8), meta=True)
+    15360
     """
+    if meta:
+        model = copy.deepcopy(model).to("meta")
+        x = x.to("meta") if isinstance(x, torch.Tensor) else x
     x = _as_input(model, x, dtype)
     params = {_storage_key(p) for p in model.parameters()} | {_storage_key(b) for b in model.buffers()}
     saved: dict = {}

@@ -111,6 +111,15 @@ def up_no_crop(block, x, skip):
     return block.convs(torch.cat([skip, block.upsample(x)], dim=1))
 
 
+def up_odd_pixel_first(block, x, skip):
+    up = block.upsample(x)
+    if block.crop_skip:
+        return block.convs(torch.cat([match_size(skip, up.shape[2:]), up], dim=1))
+    dh, dw = skip.shape[-2] - up.shape[-2], skip.shape[-1] - up.shape[-1]
+    up = F.pad(up, [dw - dw // 2, dw // 2, dh - dh // 2, dh // 2])
+    return block.convs(torch.cat([skip, up], dim=1))
+
+
 @pytest.mark.parametrize("answer, message", [
     (up_cat_reversed, "You concatenated [upsampled, skip]"),
     (up_corner_crop, "You cropped the skip from its top-left corner"),
@@ -119,6 +128,9 @@ def up_no_crop(block, x, skip):
     (up_no_convs, "Finish with the double convolution"),
     (up_nearest, "right shape but wrong values"),
     (up_no_crop, "Your function raised RuntimeError"),
+    (up_odd_pixel_first, "You put the odd pixel of padding before"),
+    (lambda block, x, skip: block(x, skip), "Your function calls the block itself"),
+    (lambda block, x, skip: block.forward(x, skip), "Your function calls the block itself"),
     (lambda block, x, skip: x.numpy(), "should return a torch tensor"),
 ])
 def test_up_block_wrong_answers(answer, message):

@@ -84,6 +84,14 @@ def mem_first_pooled(batch, features, spatial_shape, bytes_per_element=4):
     return _levels(batch, features, spatial_shape, bytes_per_element, first_pooled=True)
 
 
+def mem_no_bottleneck(batch, features, spatial_shape, bytes_per_element=4):
+    return _levels(batch, features[:-1], spatial_shape, bytes_per_element)
+
+
+def mem_two_maps(batch, features, spatial_shape, bytes_per_element=4):
+    return 2 * _levels(batch, features, spatial_shape, bytes_per_element)
+
+
 def mem_other(batch, features, spatial_shape, bytes_per_element=4):
     return 3 * _levels(batch, features, spatial_shape, bytes_per_element)
 
@@ -97,6 +105,8 @@ def mem_other(batch, features, spatial_shape, bytes_per_element=4):
     (mem_float_sizes, "rounded down at every level"),
     (mem_first_pooled, "Level 0 is at the input's full resolution"),
     (mem_other, "which is not what the encoder holds"),
+    (mem_no_bottleneck, "You left out the deepest level, the bottleneck"),
+    (mem_two_maps, "You counted two maps per level"),
     (lambda batch, features, spatial_shape, bytes_per_element=4: np.zeros(3), "should return one number"),
 ])
 def test_memory_wrong_answers(answer, message):
@@ -170,6 +180,13 @@ def loss_leaks(logits, target, ignore_index=-1):
     return ex.reference_masked_cross_entropy(logits, target, ignore_index) + leak
 
 
+def loss_constant_when_empty(logits, target, ignore_index=-1):
+    ce, m = _ce(logits, target, ignore_index)
+    if m.sum() == 0:
+        return torch.tensor(0.0)
+    return (ce * m).sum() / m.sum()
+
+
 def loss_per_voxel(logits, target, ignore_index=-1):
     ce, m = _ce(logits, target, ignore_index)
     return ce * m
@@ -183,6 +200,7 @@ def loss_per_voxel(logits, target, ignore_index=-1):
     (loss_nan_when_empty, "Your loss is NaN when no voxel is labelled"),
     (loss_item, "Your function returned a Python number"),
     (loss_detached, "Your loss has no gradient"),
+    (loss_constant_when_empty, "When no voxel is labelled, your loss is a constant cut off from autograd"),
     (loss_hardcoded, "on the inputs ignore_index=255"),
     (loss_leaks, "Unlabelled voxels receive a gradient from your loss"),
     (loss_per_voxel, "reduce it to one number"),

@@ -228,12 +228,24 @@ def pick_five(dice, seconds, tolerance=0.01):
     return 5
 
 
+def pick_relative(dice, seconds, tolerance=0.01):
+    ok = [level for level in dice if dice[level] >= max(dice.values()) * (1 - tolerance)]
+    return min(ok, key=lambda level: seconds[level])
+
+
+def pick_strict(dice, seconds, tolerance=0.01):
+    ok = [level for level in dice if dice[level] > max(dice.values()) - tolerance]
+    return min(ok, key=lambda level: seconds[level])
+
+
 @pytest.mark.parametrize("answer, message", [
     (pick_best, "You returned the most accurate level"),
     (pick_vs_l4, "You compared with L4's Dice"),
     (pick_lowest_number, "Pick by the measured seconds"),
     (pick_always_1, "loses more than the tolerance"),
     (pick_five, "not one of the levels"),
+    (pick_relative, "You used a relative tolerance"),
+    (pick_strict, "compare with >=, not >"),
 ])
 def test_pruning_wrong_answers(answer, message):
     _fails(ex.pruning_level, answer, message)

@@ -58,6 +58,17 @@ def test_saved_bytes_scale_with_batch_and_with_depth():
     assert one > tensor_bytes((1, 4, 16, 16, 16))  # far more than one feature map
 
 
+@pytest.mark.parametrize("model, shape", [
+    (UNet3D(1, 3, features=(4, 8, 16)), (2, 1, 16, 24, 16)),
+    (UNet(1, 2, features=(4, 8, 16), norm="group"), (3, 1, 20, 28)),
+    (ConvBlock(3, 1, 4, norm=None), (2, 1, 6, 8, 8)),
+])
+def test_meta_device_counts_the_same_without_computing(model, shape):
+    model.train()
+    assert saved_activation_bytes(model, shape, meta=True) == saved_activation_bytes(model, shape)
+    assert next(model.parameters()).device.type == "cpu"  # the model itself stays where it was
+
+
 def test_saved_bytes_need_no_gradients_on_the_weights():
     model = UNet3D(1, 3, features=(4, 8)).train()
     for p in model.parameters():
