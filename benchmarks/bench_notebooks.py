@@ -37,7 +37,7 @@ print(json.dumps({"rc": rc.returncode, "seconds": elapsed, "peak_mib": peak, "st
 """
 
 
-def run_one(stem: str, fast: bool) -> dict:
+def run_one(stem: str, fast: bool, keep: Path | None = None) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MPLBACKEND="Agg")
     env.pop("MEDSEG_FAST", None)
@@ -51,6 +51,9 @@ def run_one(stem: str, fast: bool) -> dict:
             cmd = ["taskset", "-c", "0"] + cmd
         out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(cmd)], env=env, capture_output=True,
                              text=True, cwd=ROOT / "notebooks", check=True)
+        if keep is not None and (Path(tmp) / f"{stem}.ipynb").exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / f"{stem}.ipynb", keep / f"{stem}_{'fast' if fast else 'full'}.ipynb")
     return json.loads(out.stdout)
 
 
@@ -60,6 +63,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stems", nargs="*", help="notebooks to run (default: all)")
     parser.add_argument("--modes", nargs="+", default=["fast", "full"], choices=["fast", "full"])
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="save the executed notebooks here (STEM_fast.ipynb, STEM_full.ipynb) to read their numbers")
     args = parser.parse_args(argv)
     stems = args.stems or [nb.stem for nb in NOTEBOOKS if (ROOT / "notebooks" / nb.filename).exists()]
     print("notebook run time and peak memory, one CPU core (taskset -c 0, 1 thread)")
@@ -69,7 +74,7 @@ def main(argv=None) -> int:
     failed = 0
     for stem in stems:
         for mode in args.modes:
-            r = run_one(stem, fast=(mode == "fast"))
+            r = run_one(stem, fast=(mode == "fast"), keep=args.keep)
             status = "ok" if r["rc"] == 0 else "FAILED: " + r["stderr"].strip().splitlines()[-1][:80]
             failed += r["rc"] != 0
             print(f"| {stem} | {mode} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | {status} |", flush=True)

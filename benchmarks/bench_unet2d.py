@@ -17,7 +17,12 @@ What it does:
 3. runs every Part I method (:func:`medseg_course.classical.results.classical_results`) on the same
    splits, and prints the recipe's margin over the best one and whether the course's targets hold
    (Dice >= 0.93 and >= 0.05 above Part I's best, on the same split);
-4. times inference on one 520 x 696 image, one pass against test-time flips (alternating medians,
+4. how much of the remaining error is the outline alone: the mean Dice if each image's predicted
+   outline were moved by the best whole-pixel offset (-3..+3, :func:`dice_by_offset`; an oracle that
+   looks at the truth, so an upper bound for any rule that only moves outlines), with the images
+   whose best offset is 2 pixels or more, and the training split's own Dice (does the network fit
+   the images it learns from?);
+5. times inference on one 520 x 696 image, one pass against test-time flips (alternating medians,
    :func:`_timing.median_times`).
 
 ``--save PATH`` writes the trained model as a course checkpoint (:func:`medseg_course.train.save_checkpoint`),
@@ -42,6 +47,7 @@ from _timing import median_times  # noqa: E402
 from medseg_course.classical.results import classical_results  # noqa: E402
 from medseg_course.recipes.nuclei import (  # noqa: E402
     NucleiRecipe,
+    dice_by_offset,
     evaluate_nuclei,
     nuclei_inputs,
     predict_nuclei,
@@ -118,7 +124,20 @@ def main(argv=None) -> None:
         print(f"  margin over Part I's best {margin:+.4f}; target (>= {TARGET}, >= +{MARGIN}) "
               f"{'met' if ok else 'NOT met'}")
 
-    print("\n4. inference on one 520 x 696 image")
+    print("\n4. the outline alone: mean Dice with each image's best outline offset (oracle, -3..+3 px)")
+    for split in ("train", "val", "test"):
+        data = nuclei_inputs(split)
+        scores = evaluate_nuclei(model, data, device=device, keep_masks=True)
+        table = np.array([dice_by_offset(m, t > 0) for m, (_, t) in zip(scores.masks, data[1])])  # (N, 7)
+        offsets = table.argmax(axis=1) - 3
+        wide = [f"{c[:8]} {short_category(k)} {d:.3f}->{b:.3f} (+{o})" for c, k, d, b, o in
+                zip(scores.case_ids, scores.categories, table[:, 3], table.max(axis=1), offsets) if o >= 2]
+        print(f"  {split:<5} as predicted {table[:, 3].mean():.4f}, best offset {table.max(axis=1).mean():.4f}; "
+              f"{len(wide)} of {len(offsets)} images want >= 2 px wider outlines")
+        for line in wide:
+            print(f"        {line}")
+
+    print("\n5. inference on one 520 x 696 image")
     big = max(nuclei_inputs("val")[1], key=lambda p: p[1].size)[0]
     t_one, t_tta = median_times(lambda: predict_nuclei(model, big, tta=False, device=device),
                                 lambda: predict_nuclei(model, big, tta=True, device=device), budget_s=10.0)

@@ -168,6 +168,22 @@ def test_instance_f1_counts_separated_nuclei():
         R.instance_f1(merged[:5], inst)
 
 
+def test_dice_by_offset_finds_the_outline_offset():
+    yy, xx = np.indices((40, 40))
+    diamond = lambda r: np.abs(yy - 20) + np.abs(xx - 20) <= r    # what 4-connected dilations grow
+    truth = diamond(10)
+    for drawn in (7, 8, 10, 12):                  # a prediction 3 px tight ... 2 px wide
+        scores = R.dice_by_offset(diamond(drawn), truth, max_offset=3)
+        assert scores.shape == (7,)
+        assert scores[3] == pytest.approx(2 * diamond(min(drawn, 10)).sum() / (diamond(drawn).sum() + truth.sum()))
+        assert int(np.argmax(scores)) - 3 == 10 - drawn and scores.max() == 1.0
+    assert R.dice_by_offset(truth, truth, max_offset=0).tolist() == [1.0]
+    with pytest.raises(ValueError, match="one shape"):
+        R.dice_by_offset(truth[:5], truth)
+    with pytest.raises(ValueError, match="max_offset must be a non-negative int"):
+        R.dice_by_offset(truth, truth, max_offset=-1)
+
+
 def test_crop_repeats_follow_nucleus_pixels():
     masks = [np.zeros((10, 10))] * 3 + [np.ones((10, 10))]
     masks[1] = masks[1].copy(); masks[1][:5] = 1     # 50 nucleus pixels (the median of 0, 50, 50, 100)

@@ -308,7 +308,9 @@ def training_set(samples, recipe: HippocampusRecipe | None = None, *, mask_pad_v
     Each volume is zero-padded, centred, to ``max(size, box) + 2 * shift`` along each axis, and a
     box-sized crop is drawn uniformly (:class:`~medseg_course.data.loaders.PatchDataset`): the
     volume moves by up to ``shift`` voxels from the centre of the box; a volume larger than the
-    box loses a few border slices, which hold no label in this dataset.
+    box loses a few border slices, and at some positions the tip of the hippocampus with them
+    (25 of the 143 training volumes are larger than the box along some axis; each epoch places
+    them anew).
 
     Examples
     --------
