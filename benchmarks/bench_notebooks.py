@@ -1,8 +1,8 @@
 """Benchmark: each notebook's run time and peak memory, on one CPU core, in fast and full mode.
 
 Binder gives a student one CPU and 2 GB of memory, so this is the budget every notebook is sized for.
-Each notebook is executed in a fresh kernel pinned to one core (``taskset -c 0``, one BLAS/OpenMP/torch
-thread); the peak resident memory is the largest of the processes involved (the kernel dominates).
+Each notebook is executed in a fresh kernel pinned to one core (``taskset -c 0``, or ``--core N``; one
+BLAS/OpenMP/torch thread); the peak resident memory is the largest of the processes involved (the kernel dominates).
 
 Run::
 
@@ -37,7 +37,7 @@ print(json.dumps({"rc": rc.returncode, "seconds": elapsed, "peak_mib": peak, "st
 """
 
 
-def run_one(stem: str, fast: bool, keep: Path | None = None) -> dict:
+def run_one(stem: str, fast: bool, keep: Path | None = None, core: int = 0) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MPLBACKEND="Agg")
     env.pop("MEDSEG_FAST", None)
@@ -48,7 +48,7 @@ def run_one(stem: str, fast: bool, keep: Path | None = None) -> dict:
                "--ExecutePreprocessor.timeout=3600", str(ROOT / "notebooks" / f"{stem}.ipynb"),
                "--output-dir", tmp]
         if shutil.which("taskset"):
-            cmd = ["taskset", "-c", "0"] + cmd
+            cmd = ["taskset", "-c", str(core)] + cmd
         out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(cmd)], env=env, capture_output=True,
                              text=True, cwd=ROOT / "notebooks", check=True)
         if keep is not None and (Path(tmp) / f"{stem}.ipynb").exists():
@@ -63,6 +63,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stems", nargs="*", help="notebooks to run (default: all)")
     parser.add_argument("--modes", nargs="+", default=["fast", "full"], choices=["fast", "full"])
+    parser.add_argument("--core", type=int, default=0,
+                        help="the CPU core to pin the notebooks to (two runs side by side use different cores)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="save the executed notebooks here (STEM_fast.ipynb, STEM_full.ipynb) to read their numbers")
     args = parser.parse_args(argv)
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
     failed = 0
     for stem in stems:
         for mode in args.modes:
-            r = run_one(stem, fast=(mode == "fast"), keep=args.keep)
+            r = run_one(stem, fast=(mode == "fast"), keep=args.keep, core=args.core)
             status = "ok" if r["rc"] == 0 else "FAILED: " + r["stderr"].strip().splitlines()[-1][:80]
             failed += r["rc"] != 0
             print(f"| {stem} | {mode} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | {status} |", flush=True)
