@@ -69,7 +69,7 @@ def main(argv=None) -> int:
                         help="save the executed notebooks here (STEM_fast.ipynb, STEM_full.ipynb) to read their numbers")
     args = parser.parse_args(argv)
     stems = args.stems or [nb.stem for nb in NOTEBOOKS if (ROOT / "notebooks" / nb.filename).exists()]
-    print("notebook run time and peak memory, one CPU core (taskset -c 0, 1 thread)")
+    print(f"notebook run time and peak memory, one CPU core (taskset -c {args.core}, 1 thread)")
     print(f"python {sys.version.split()[0]}, started {time.strftime('%Y-%m-%d %H:%M')}\n")
     print("| notebook | mode | seconds | peak MiB | status |")
     print("|---|---|---:|---:|---|")
