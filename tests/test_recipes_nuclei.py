@@ -195,3 +195,13 @@ def test_crop_repeats_follow_nucleus_pixels():
     pairs = [(np.zeros((1, 40, 40), np.float32), m.astype(np.int64)) for m in [np.pad(x, 15) for x in masks]]
     loader = R.make_train_loader(pairs, R.NucleiRecipe(patch_size=16, elastic=0.0, batch_size=1, max_repeats=4))
     assert len(loader) == 5 * 4  # 5 image entries (one doubled) x patches_per_image
+
+
+def test_binary_int64_shares_a_binary_mask_and_converts_any_other():
+    binary = np.array([[0, 1], [1, 0]], dtype=np.int64)
+    assert R._binary_int64(binary) is binary
+    for mask in (np.array([[0, 255], [255, 0]], dtype=np.uint8), np.array([[0, 3], [2, 0]], dtype=np.int64),
+                 np.array([[0, 1], [1, 0]], dtype=np.int32), np.array([[-1, 1], [1, 0]], dtype=np.int64)):
+        out = R._binary_int64(mask)
+        assert out is not mask and out.dtype == np.int64
+        np.testing.assert_array_equal(out, (mask > 0).astype(np.int64))
