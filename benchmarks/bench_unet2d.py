@@ -26,7 +26,12 @@ What it does:
    :func:`_timing.median_times`).
 
 ``--save PATH`` writes the trained model as a course checkpoint (:func:`medseg_course.train.save_checkpoint`),
-``--load PATH`` skips training and scores a saved one.
+``--load PATH`` skips training and scores a saved one; ``--ensemble PATH PATH ...`` scores the mean
+probability of several.
+
+Variants of the recipe recorded in BENCHMARKS.md: ``--epochs N``, ``--features 24 48 96 192 384`` (a
+wider network), ``--oversample-worst K --repeats R --fit-from PATH`` (the K training images that the
+saved model fits worst enter every epoch R times: hard-example oversampling).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from _timing import median_times  # noqa: E402
 from medseg_course.classical.results import classical_results  # noqa: E402
 from medseg_course.recipes.nuclei import (  # noqa: E402
     NucleiRecipe,
+    NucleiScores,
     dice_by_offset,
     evaluate_nuclei,
     nuclei_inputs,
@@ -67,6 +73,36 @@ def per_category(categories, dice) -> str:
     return ", ".join(parts)
 
 
+class MeanProbability(torch.nn.Module):
+    """Several binary models as one: the logit of their mean foreground probability."""
+
+    def __init__(self, models):
+        super().__init__()
+        self.members = torch.nn.ModuleList(models)
+
+    def forward(self, x):
+        p = torch.stack([torch.sigmoid(m(x)) for m in self.members]).mean(0)
+        return torch.logit(p.clamp(1e-6, 1 - 1e-6))
+
+
+def oversampled_worst(model, k: int, repeats: int, device):
+    """The training pairs, the ``k`` images ``model`` fits worst (one pass, Dice) ``repeats`` times each."""
+    samples, pairs = nuclei_inputs("train")
+    fit = evaluate_nuclei(model, (samples, pairs), tta=False, device=device)
+    order = np.argsort(fit.dice)[:k]
+    print(f"oversampling x{repeats} the {k} training images fitted worst: "
+          + ", ".join(f"{samples[i].case_id[:6]} {short_category(samples[i].category)} {fit.dice[i]:.3f}" for i in order))
+    worst = set(order.tolist())
+    return [p for i, p in enumerate(pairs) for _ in range(repeats if i in worst else 1)]
+
+
+def pooled_dice(scores: NucleiScores, pairs) -> float:
+    """Dice over all pixels of a split at once (large images weigh more than in the per-image mean)."""
+    inter = sum(np.count_nonzero(m & (t > 0)) for m, (_, t) in zip(scores.masks, pairs))
+    total = sum(np.count_nonzero(m) + np.count_nonzero(t) for m, (_, t) in zip(scores.masks, pairs))
+    return 2 * inter / total
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
@@ -75,7 +111,16 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="write the trained model here (course checkpoint)")
     parser.add_argument("--load", default=None, help="score this checkpoint instead of training")
+    parser.add_argument("--ensemble", nargs="+", default=None, metavar="PATH",
+                        help="score the mean probability of these checkpoints instead of training")
+    parser.add_argument("--features", type=int, nargs="+", default=None, help="override the U-Net's widths")
+    parser.add_argument("--oversample-worst", type=int, default=0, metavar="K",
+                        help="oversample the K training images that --fit-from fits worst")
+    parser.add_argument("--repeats", type=int, default=4, help="with --oversample-worst: times per epoch")
+    parser.add_argument("--fit-from", default=None, metavar="PATH", help="with --oversample-worst: a checkpoint")
     args = parser.parse_args(argv)
+    if args.oversample_worst and not args.fit_from:
+        parser.error("--oversample-worst needs --fit-from: the checkpoint whose fit picks the images")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = choose_device(args.device)
@@ -83,6 +128,8 @@ def main(argv=None) -> None:
     recipe = NucleiRecipe(seed=args.seed)
     if args.epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=args.epochs)
+    if args.features is not None:
+        recipe = dataclasses.replace(recipe, features=tuple(args.features))
     print(f"machine: {platform.machine()} {platform.processor() or ''}, python {sys.version.split()[0]}, "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}")
     print(f"recipe: {recipe}\n")
@@ -90,10 +137,18 @@ def main(argv=None) -> None:
     if args.load:
         model = load_checkpoint(args.load).model.to(device).eval()
         print(f"loaded {args.load}")
+    elif args.ensemble:
+        model = MeanProbability([load_checkpoint(path).model for path in args.ensemble]).to(device).eval()
+        print(f"mean probability of {len(args.ensemble)} models: {', '.join(args.ensemble)}")
     else:
+        train = None
+        if args.oversample_worst:
+            fit_model = load_checkpoint(args.fit_from).model.to(device).eval()
+            train = oversampled_worst(fit_model, args.oversample_worst, args.repeats, device)
+            seed_everything(args.seed)
         rt = Runtime(device=device, seed=args.seed, fast=False, environment="local")
         wall, cpu = time.perf_counter(), time.process_time()
-        model, history = train_nuclei_unet(rt=rt, recipe=recipe, progress=False)
+        model, history = train_nuclei_unet(rt=rt, recipe=recipe, train=train, progress=False)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         print(f"1. training: {recipe.epochs} epochs in {wall:.0f} s wall, {cpu:.0f} s CPU "
               f"(best validation epoch {history.best_epoch}, pooled validation Dice {history.best:.4f})")
@@ -108,7 +163,7 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         one = evaluate_nuclei(model, data, tta=False, fill_holes=False, device=device)
         tta = evaluate_nuclei(model, data, tta=True, fill_holes=False, device=device)
-        full = evaluate_nuclei(model, data, tta=True, fill_holes=True, device=device)
+        full = evaluate_nuclei(model, data, tta=True, fill_holes=True, device=device, keep_masks=True)
         seconds = time.perf_counter() - start
         part1 = classical_results(split, progress=False)
         best, best_dice = part1.best()
@@ -116,6 +171,7 @@ def main(argv=None) -> None:
         print(f"  recipe, one pass         {one.mean:.4f}")
         print(f"  recipe, test-time flips  {tta.mean:.4f}")
         print(f"  recipe, flips + fill     {full.mean:.4f}   {per_category(full.categories, full.dice)}")
+        print(f"  (pooled over all pixels  {pooled_dice(full, data[1]):.4f})")
         order = [part1.case_ids.index(c) for c in full.case_ids]
         print(f"  Part I best: {best:<14}{best_dice:.4f}   "
               f"{per_category(full.categories, part1.dice[best][order])}")
