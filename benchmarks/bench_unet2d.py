@@ -49,6 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import median_times  # noqa: E402
 
+from medseg_course import metrics  # noqa: E402
 from medseg_course.classical.results import classical_results  # noqa: E402
 from medseg_course.recipes.nuclei import (  # noqa: E402
     NucleiRecipe,
@@ -98,9 +99,9 @@ def oversampled_worst(model, k: int, repeats: int, device):
 
 def pooled_dice(scores: NucleiScores, pairs) -> float:
     """Dice over all pixels of a split at once (large images weigh more than in the per-image mean)."""
-    inter = sum(np.count_nonzero(m & (t > 0)) for m, (_, t) in zip(scores.masks, pairs))
-    total = sum(np.count_nonzero(m) + np.count_nonzero(t) for m, (_, t) in zip(scores.masks, pairs))
-    return 2 * inter / total
+    pred = np.concatenate([m.ravel() for m in scores.masks])[None]  # one (1, pixels) image of the whole split
+    truth = np.concatenate([t.ravel() > 0 for _, t in pairs])[None]
+    return metrics.dice(pred, truth)
 
 
 def main(argv=None) -> None:
@@ -145,7 +146,7 @@ def main(argv=None) -> None:
         if args.oversample_worst:
             fit_model = load_checkpoint(args.fit_from).model.to(device).eval()
             train = oversampled_worst(fit_model, args.oversample_worst, args.repeats, device)
-            seed_everything(args.seed)
+            seed_everything(args.seed)  # training starts from the same random state as without oversampling
         rt = Runtime(device=device, seed=args.seed, fast=False, environment="local")
         wall, cpu = time.perf_counter(), time.process_time()
         model, history = train_nuclei_unet(rt=rt, recipe=recipe, train=train, progress=False)
